@@ -1,0 +1,1 @@
+"""Exported: the recorder's aggregates as Prometheus exposition and as OpenTelemetry metrics."""

@@ -1,0 +1,103 @@
+"""OpenTelemetry metrics from the recorder, so OTLP (or any reader on the user's MeterProvider) gets the contract.
+
+Counters are observable instruments: the SDK asks for the cumulative totals at collection time, so the call path
+pays nothing for them. Histograms have no observable form in the OTel API; their observations are queued by the
+recorder and replayed into synchronous SDK histograms at the start of each collection (the SDK runs observable
+callbacks before it reads any storage, so the replay lands in the same export), or every 4096 observations when
+no reader collects. The SDK's per-record cost is therefore paid at collection, not inside the user's call.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Iterable
+
+from opentelemetry.context import Context
+from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
+
+from otel_gemini import semconv
+from otel_gemini.recording import Recorder
+
+_EMPTY_CONTEXT = Context()  # replayed points must not borrow exemplars from whatever span is current at collection
+
+
+def _attributes(metric: semconv.MetricDef, key: tuple[str, ...]) -> dict[str, str]:
+    # An empty value means "absent" (error.type on success), as in Prometheus.
+    return {name: value for name, value in zip(metric.labels, key) if value != ""}
+
+
+class OTelMetricsBridge:
+    """Registers the contract's instruments on a MeterProvider and feeds them from a Recorder."""
+
+    def __init__(self, recorder: Recorder, meter_provider: MeterProvider, version: str) -> None:
+        self.recorder: Recorder | None = None
+        self._sdk = _is_sdk(meter_provider)
+        meter = meter_provider.get_meter("otel_gemini", version, schema_url=None)
+        self._drain_lock = threading.Lock()
+        for metric in semconv.COUNTERS:
+            meter.create_observable_counter(
+                metric.otel_name, callbacks=[self._counter_callback(metric)], unit=metric.unit,
+                description=metric.description,
+            )
+        meter.create_observable_gauge(
+            semconv.PRICE_TABLE_CHECKED.otel_name, callbacks=[self._gauge_callback(semconv.PRICE_TABLE_CHECKED)],
+            unit=semconv.PRICE_TABLE_CHECKED.unit, description=semconv.PRICE_TABLE_CHECKED.description,
+        )
+        self._histograms: dict[semconv.MetricDef, Any] = {
+            metric: meter.create_histogram(
+                metric.otel_name, unit=metric.unit, description=metric.description,
+                explicit_bucket_boundaries_advisory=list(metric.buckets),
+            )
+            for metric in semconv.HISTOGRAMS
+        }
+        self.attach(recorder)
+
+    def attach(self, recorder: Recorder) -> None:
+        self.recorder = recorder
+        if self._sdk:
+            recorder.pending_histograms = []
+            recorder.on_pending_full = self.drain
+
+    def _counter_callback(self, metric: semconv.MetricDef):  # type: ignore[no-untyped-def]
+        def callback(options: CallbackOptions) -> Iterable[Observation]:
+            if metric is semconv.COUNTERS[0]:
+                self.drain()  # the first callback of every collection replays the queued histogram points
+            recorder = self.recorder
+            if recorder is None:
+                return []
+            return [Observation(value, _attributes(metric, key)) for key, value in recorder.counter_values(metric)]
+
+        return callback
+
+    def _gauge_callback(self, metric: semconv.MetricDef):  # type: ignore[no-untyped-def]
+        def callback(options: CallbackOptions) -> Iterable[Observation]:
+            recorder = self.recorder
+            if recorder is None:
+                return []
+            return [Observation(value, _attributes(metric, key)) for key, value in recorder.gauge_values(metric)]
+
+        return callback
+
+    def drain(self) -> None:
+        recorder = self.recorder
+        if recorder is None:
+            return
+        with self._drain_lock:
+            for metric, key, value in recorder.take_pending():
+                self._histograms[metric].record(value, _attributes(metric, key), context=_EMPTY_CONTEXT)
+
+    def detach(self) -> None:
+        """Stop queueing: the instruments stay registered (the OTel API cannot remove them) but report nothing new."""
+        self.drain()
+        if self.recorder is not None:
+            self.recorder.pending_histograms = None
+            self.recorder.on_pending_full = None
+        self.recorder = None
+
+
+def _is_sdk(meter_provider: MeterProvider) -> bool:
+    try:
+        from opentelemetry.sdk.metrics import MeterProvider as SdkMeterProvider
+    except ImportError:  # pragma: no cover - the SDK is a dependency
+        return False
+    return isinstance(meter_provider, SdkMeterProvider)

@@ -1,0 +1,55 @@
+"""OTLP push configured by the standard ``OTEL_EXPORTER_OTLP_*`` variables, for apps that set up no SDK themselves.
+
+When the app (or ``opentelemetry-instrument``) already installed SDK providers, those are used and this module
+does nothing: otel-gemini never installs a second pipeline beside the app's.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Mapping
+
+from opentelemetry import metrics, trace
+
+
+def _endpoint_configured(signal: str, environ: Mapping[str, str]) -> bool:
+    return bool(environ.get(f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT") or environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"))
+
+
+def _protocol(signal: str, environ: Mapping[str, str]) -> str:
+    return (
+        environ.get(f"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL") or environ.get("OTEL_EXPORTER_OTLP_PROTOCOL") or "http/protobuf"
+    ).strip()
+
+
+def _is_sdk(provider: Any, module: str) -> bool:
+    return type(provider).__module__.startswith(module)
+
+
+def configure_from_env(environ: Mapping[str, str] = os.environ) -> None:
+    """Install global SDK providers exporting by OTLP when an OTLP endpoint is set and no SDK provider exists."""
+    from opentelemetry.sdk.resources import Resource
+
+    resource = Resource.create()  # honours OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES
+    if _endpoint_configured("TRACES", environ) and not _is_sdk(trace.get_tracer_provider(), "opentelemetry.sdk"):
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+        if _protocol("TRACES", environ) == "grpc":
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+        else:
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # type: ignore[assignment]
+        tracer_provider = TracerProvider(resource=resource)
+        tracer_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+        trace.set_tracer_provider(tracer_provider)
+    if _endpoint_configured("METRICS", environ) and not _is_sdk(metrics.get_meter_provider(), "opentelemetry.sdk"):
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+
+        if _protocol("METRICS", environ) == "grpc":
+            from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+        else:
+            from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter  # type: ignore[assignment]
+        metrics.set_meter_provider(
+            MeterProvider(resource=resource, metric_readers=[PeriodicExportingMetricReader(OTLPMetricExporter())])
+        )

@@ -1,0 +1,1 @@
+"""SDK call: wrappers around the Gemini SDKs' methods, one module per surface."""

@@ -1,0 +1,267 @@
+"""The lifecycle of one instrumented SDK call: start, billed responses (hops) as they arrive, finish once.
+
+Sync, async and streaming paths all drive this one class; they differ only in how they wait. One SDK call can
+send several billed HTTP requests (automatic continuation, automatic function calling, stream reconnects), and
+the usage the SDK hands back is not their bill, so each billed response is recorded as a :class:`Hop` by the
+per-request wrappers (instrumentation/models.py) and priced on its own at finish.
+"""
+
+from __future__ import annotations
+
+import time
+from contextvars import ContextVar
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from otel_gemini import _guard, semconv
+from otel_gemini.instrumentation._telemetry import Telemetry
+from otel_gemini.pricing import engine
+from otel_gemini.recording import CallRecord
+from otel_gemini.usage import Usage, extract_usage
+
+current_call: ContextVar["CallState | None"] = ContextVar("otel_gemini_current_call", default=None)
+
+_TIER_HEADER = "x-gemini-service-tier"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where a client sends its requests: decides provider, platform and server.* attributes."""
+
+    provider: str
+    platform: str
+    address: str | None
+    port: int | None
+
+
+class Hop:
+    """One billed HTTP response: for a stream, its chunks' running usage (the last one is the hop's bill)."""
+
+    __slots__ = ("usage_metadata", "model_version", "service_tier", "grounded", "failed")
+
+    def __init__(self) -> None:
+        self.usage_metadata: Any = None
+        self.model_version: str | None = None
+        self.service_tier: str | None = None
+        self.grounded = False
+        self.failed = False
+
+    def observe(self, response: Any) -> None:
+        """Keep what billing needs from one parsed response (or stream chunk) of this request."""
+        usage = response.usage_metadata
+        if usage is not None:
+            self.usage_metadata = usage
+        if response.model_version:
+            self.model_version = response.model_version
+        http = response.sdk_http_response
+        headers = http.headers if http is not None else None
+        if headers:
+            tier = headers.get(_TIER_HEADER) or headers.get("X-Gemini-Service-Tier")
+            if tier:
+                self.service_tier = tier
+        candidates = response.candidates
+        if candidates and not self.grounded:
+            grounding = candidates[0].grounding_metadata
+            if grounding is not None and (
+                grounding.web_search_queries or any(getattr(c, "maps", None) for c in grounding.grounding_chunks or ())
+            ):
+                # Search/Maps retrieved context is "not charged as input tokens" (pricing page, Gemini 3 notes).
+                self.grounded = True
+
+
+class CallState:
+    """One SDK call in flight; ``finish`` runs exactly once, whichever path ends the call."""
+
+    __slots__ = (
+        "telemetry", "operation", "request_model", "endpoint", "span", "started", "wall_started", "hops",
+        "first_chunk_at", "finished", "last_response", "_context_token",
+    )
+
+    def __init__(self, telemetry: Telemetry, operation: str, request_model: str, endpoint: Endpoint, stream: bool) -> None:
+        self.telemetry = telemetry
+        self.operation = operation
+        self.request_model = request_model
+        self.endpoint = endpoint
+        self.hops: list[Hop] = []
+        self.first_chunk_at: float | None = None
+        self.finished = False
+        self.last_response: Any = None
+        attributes: dict[str, Any] = {
+            semconv.OPERATION: operation,
+            semconv.PROVIDER: endpoint.provider,
+            semconv.REQUEST_MODEL: request_model,
+        }
+        if endpoint.address:
+            attributes[semconv.SERVER_ADDRESS] = endpoint.address
+            if endpoint.port:
+                attributes[semconv.SERVER_PORT] = endpoint.port
+        if stream:
+            attributes[semconv.REQUEST_STREAM] = True
+        self.span = telemetry.tracer.start_span(f"{operation} {request_model}", kind=SpanKind.CLIENT, attributes=attributes)
+        self.wall_started = time.time()
+        self.started = time.perf_counter()
+        self._context_token: Any = None
+
+    # -- hops ----------------------------------------------------------------------------------------------
+
+    def new_hop(self) -> Hop:
+        hop = Hop()
+        self.hops.append(hop)
+        return hop
+
+    def on_chunk(self, chunk: Any) -> None:
+        if self.first_chunk_at is None:
+            self.first_chunk_at = time.perf_counter()
+        self.last_response = chunk
+
+    # -- finish --------------------------------------------------------------------------------------------
+
+    def finish(self, error: BaseException | None = None, result: Any = None, abandoned: bool = False) -> None:
+        if self.finished:
+            return
+        self.finished = True
+        try:
+            self._finish(error, result if result is not None else self.last_response, abandoned)
+        except Exception as failure:  # never let telemetry reach the caller
+            _guard.report("finish", failure)
+            try:
+                self.span.end()
+            except Exception:
+                pass
+
+    def _price(self) -> tuple[list[Usage], list[engine.Cost], str]:
+        telemetry = self.telemetry
+        usages: list[Usage] = []
+        costs: list[engine.Cost] = []
+        for hop in self.hops:
+            usage = extract_usage(hop.usage_metadata) if not hop.failed else None
+            model = hop.model_version or self.request_model
+            if telemetry.table.normalize(model) is None and telemetry.table.normalize(self.request_model):
+                model = self.request_model  # an unfamiliar served version of a model we know: bill as requested
+            cost = engine.price_response(
+                telemetry.table, model, usage, at=self.wall_started,
+                service_tier=hop.service_tier or (usage.service_tier if usage else None),
+                platform=self.endpoint.platform, http_ok=not hop.failed, grounded_retrieval=hop.grounded,
+                markup=telemetry.settings.markup,
+            )
+            if cost.status == engine.UNPRICED:
+                _guard.warn_once(
+                    f"unpriced:{model}",
+                    "otel-gemini: no price for model %r; its calls are counted as gemini_pricing_status=\"unpriced\" "
+                    "and carry no cost. Add it with an OTEL_GEMINI_PRICES file.", model,
+                )
+            if usage is not None:
+                usages.append(usage)
+            costs.append(cost)
+        statuses = {cost.status for cost in costs}
+        for status in (engine.UNPRICED, engine.UNMETERED, engine.FREE, engine.PRICED):
+            if status in statuses:
+                return usages, costs, status
+        return usages, costs, engine.UNBILLED if (statuses or not self.hops) else engine.UNMETERED
+
+    def _finish(self, error: BaseException | None, result: Any, abandoned: bool) -> None:
+        duration = time.perf_counter() - self.started
+        usages, costs, status = self._price()
+        if error is None and not self.hops:
+            status = engine.UNMETERED
+        error_type = _error_type(error) if error is not None else ""
+        response_model = next((h.model_version for h in reversed(self.hops) if h.model_version), "") or ""
+        ttfc = self.first_chunk_at - self.started if self.first_chunk_at is not None else None
+        self.telemetry.recorder.record_call(
+            CallRecord(
+                operation=self.operation, provider=self.endpoint.provider, request_model=self.request_model,
+                response_model=response_model, duration_s=duration, error_type=error_type, pricing_status=status,
+                usages=usages, costs=costs, time_to_first_chunk_s=ttfc,
+            )
+        )
+        span = self.span
+        if span.is_recording():
+            span.set_attributes(_span_attributes(usages, costs, status, response_model, result, ttfc, len(self.hops)))
+            if abandoned:
+                span.set_attribute("gemini.stream.abandoned", True)
+            if error is not None:
+                span.set_attribute(semconv.ERROR_TYPE, error_type)
+                span.set_status(Status(StatusCode.ERROR, error_type))
+                span.record_exception(error)
+        span.end()
+
+
+def _error_type(error: BaseException) -> str:
+    """The HTTP status for API errors ("429"), as the official instrumentation does; else the exception's class."""
+    code = getattr(error, "code", None)
+    if isinstance(code, int) and type(error).__module__.startswith("google."):
+        return str(code)
+    cls = type(error)
+    return cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _span_attributes(
+    usages: list[Usage], costs: list[engine.Cost], status: str, response_model: str, result: Any,
+    ttfc: float | None, requests: int,
+) -> dict[str, Any]:
+    attributes: dict[str, Any] = {semconv.PRICING_STATUS: status}
+    if response_model:
+        attributes[semconv.RESPONSE_MODEL] = response_model
+    if requests > 1:
+        attributes["gemini.http.requests"] = requests
+    if result is not None:
+        response_id = getattr(result, "response_id", None)
+        if response_id:
+            attributes[semconv.RESPONSE_ID] = response_id
+        reasons = [
+            str(getattr(c.finish_reason, "value", c.finish_reason)).lower()
+            for c in (getattr(result, "candidates", None) or ())
+            if c.finish_reason is not None
+        ]
+        if reasons:
+            attributes[semconv.FINISH_REASONS] = reasons
+    if ttfc is not None:
+        attributes[semconv.TIME_TO_FIRST_CHUNK] = ttfc
+    if usages:
+        totals: dict[str, int] = {}
+        for usage in usages:
+            for token_type, modality, count in usage.token_classes():
+                totals[f"{token_type}:{modality}"] = totals.get(f"{token_type}:{modality}", 0) + count
+        input_tokens = output_tokens = cache_read = reasoning = 0
+        per_modality: dict[str, int] = {}
+        for key, count in totals.items():
+            token_type, modality = key.split(":")
+            if token_type in ("input", "cache_read", "tool_use"):
+                input_tokens += count
+                name = f"gen_ai.usage.{modality}.input_tokens"
+                per_modality[name] = per_modality.get(name, 0) + count
+                if token_type == "cache_read":
+                    cache_read += count
+                    name = f"gen_ai.usage.{modality}.cache_read.input_tokens"
+                    per_modality[name] = per_modality.get(name, 0) + count
+            else:
+                output_tokens += count
+                name = f"gen_ai.usage.{modality}.output_tokens"
+                per_modality[name] = per_modality.get(name, 0) + count
+                if token_type == "reasoning":
+                    reasoning += count
+        attributes[semconv.USAGE_INPUT] = input_tokens
+        attributes[semconv.USAGE_OUTPUT] = output_tokens
+        attributes[semconv.USAGE_CACHE_READ] = cache_read
+        attributes[semconv.USAGE_REASONING] = reasoning
+        attributes.update(per_modality)
+    priced = [cost for cost in costs if cost.status == engine.PRICED]
+    if status != engine.UNPRICED and (priced or status in (engine.UNBILLED, engine.FREE)):
+        total = sum((cost.total for cost in priced), Decimal(0))
+        attributes[semconv.COST_AMOUNT] = float(total)
+        attributes[semconv.COST_CURRENCY] = "USD"
+        attributes[semconv.COST_SOURCE] = semconv.COST_SOURCE_LOCAL
+        attributes["gemini.cost.usd_exact"] = format(total.normalize(), "f")
+        tiers = {cost.service_tier for cost in priced}
+        if len(tiers) == 1:
+            attributes[semconv.SERVICE_TIER] = tiers.pop()
+        sources = sorted({cost.source for cost in priced if cost.source})
+        if sources:
+            attributes["gemini.pricing.source"] = sources
+        if any(cost.long_context for cost in priced):
+            attributes["gemini.pricing.long_context"] = True
+    return attributes
+

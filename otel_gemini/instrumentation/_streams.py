@@ -1,0 +1,120 @@
+"""Streams: the caller gets the SDK's own stream behind a proxy that finishes the call exactly once.
+
+The proxy (a ``wrapt.ObjectProxy``, so ``isinstance`` and every attribute still answer as the SDK's generator)
+finishes the call when the stream is exhausted, fails, is closed, or is dropped unfinished (``__del__``), with
+the last usage seen. It also makes the call current while the SDK works inside ``__next__``, because the SDK
+sends its HTTP requests lazily, from inside the iteration.
+"""
+
+from __future__ import annotations
+
+from typing import Any, AsyncIterator, Iterator
+
+import wrapt
+
+from otel_gemini import _guard
+from otel_gemini.instrumentation._call import CallState, Hop, current_call
+
+
+def _chunk(state: CallState, chunk: Any) -> None:
+    try:
+        state.on_chunk(chunk)
+    except Exception as failure:
+        _guard.report("stream", failure)
+
+
+def _abandon(state: CallState | None) -> None:
+    if state is not None and not state.finished:
+        state.finish(abandoned=True)
+
+
+class SyncStreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]
+    def __init__(self, wrapped: Iterator[Any], state: CallState) -> None:
+        super().__init__(wrapped)
+        self._self_state = state
+
+    def __iter__(self) -> "SyncStreamProxy":
+        return self
+
+    def __next__(self) -> Any:
+        state = self._self_state
+        token = current_call.set(state)
+        try:
+            chunk = next(self.__wrapped__)
+        except StopIteration:
+            state.finish()
+            raise
+        except BaseException as error:
+            state.finish(error)
+            raise
+        finally:
+            current_call.reset(token)
+        _chunk(state, chunk)
+        return chunk
+
+    def close(self) -> Any:
+        _abandon(self._self_state)
+        return self.__wrapped__.close()
+
+    def __del__(self) -> None:
+        _abandon(getattr(self, "_self_state", None))
+
+
+class AsyncStreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]
+    def __init__(self, wrapped: AsyncIterator[Any], state: CallState) -> None:
+        super().__init__(wrapped)
+        self._self_state = state
+
+    def __aiter__(self) -> "AsyncStreamProxy":
+        return self
+
+    async def __anext__(self) -> Any:
+        state = self._self_state
+        token = current_call.set(state)
+        try:
+            chunk = await self.__wrapped__.__anext__()
+        except StopAsyncIteration:
+            state.finish()
+            raise
+        except BaseException as error:
+            state.finish(error)
+            raise
+        finally:
+            current_call.reset(token)
+        _chunk(state, chunk)
+        return chunk
+
+    async def aclose(self) -> Any:
+        _abandon(self._self_state)
+        return await self.__wrapped__.aclose()
+
+    def __del__(self) -> None:
+        _abandon(getattr(self, "_self_state", None))
+
+
+def _observe(hop: Hop, chunk: Any) -> None:
+    try:
+        hop.observe(chunk)
+    except Exception as failure:
+        _guard.report("response", failure)
+
+
+def observe_hop(stream: Iterator[Any], hop: Hop) -> Iterator[Any]:
+    """One streamed HTTP request inside the SDK: each chunk's running usage updates the hop (last one wins)."""
+    try:
+        for chunk in stream:
+            _observe(hop, chunk)
+            yield chunk
+    except Exception:
+        hop.failed = hop.usage_metadata is None  # cut mid-way: bill the last running total seen
+        raise
+
+
+async def observe_hop_async(stream: AsyncIterator[Any], hop: Hop) -> AsyncIterator[Any]:
+    try:
+        async for chunk in stream:
+            _observe(hop, chunk)
+            yield chunk
+    except Exception:
+        hop.failed = hop.usage_metadata is None
+        raise

@@ -1,0 +1,205 @@
+"""google-genai ``models.generate_content*`` (sync and async; chats go through these too).
+
+Two layers are wrapped, on both SDK lines (2.x and 3.x share the shape):
+
+* the public methods (``Models.generate_content``, ``generate_content_stream`` and the ``AsyncModels`` pair)
+  open a :class:`CallState` and its span, which covers the whole logical call;
+* the per-request methods (``_generate_content``, ``_generate_content_stream``) run once per billed HTTP
+  request — automatic continuation, automatic function calling and stream reconnects each send another — and
+  hand each response to the call in flight, found through a context variable.
+
+The caller always gets the SDK's own object back (a stream is proxied, never replaced or consumed) and the
+SDK's own exception, raised unchanged.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any, Callable
+from urllib.parse import urlsplit
+
+from opentelemetry import context, trace
+from wrapt import wrap_function_wrapper
+
+from otel_gemini import _guard, semconv
+from otel_gemini.instrumentation._call import CallState, Endpoint, Hop, current_call
+from otel_gemini.instrumentation._streams import AsyncStreamProxy, SyncStreamProxy, observe_hop, observe_hop_async
+from otel_gemini.instrumentation._telemetry import Telemetry
+
+_MODULE = "google.genai.models"
+_endpoints: "weakref.WeakKeyDictionary[Any, Endpoint]" = weakref.WeakKeyDictionary()
+
+PUBLIC = (
+    ("Models", "generate_content", "sync"),
+    ("Models", "generate_content_stream", "sync_stream"),
+    ("AsyncModels", "generate_content", "async"),
+    ("AsyncModels", "generate_content_stream", "async_stream"),
+)
+PER_REQUEST = (
+    ("Models", "_generate_content", "sync"),
+    ("Models", "_generate_content_stream", "sync_stream"),
+    ("AsyncModels", "_generate_content", "async"),
+    ("AsyncModels", "_generate_content_stream", "async_stream"),
+)
+
+
+def endpoint_of(api_client: Any) -> Endpoint:
+    """Provider and server of a client, computed once per client object."""
+    try:
+        return _endpoints[api_client]
+    except (KeyError, TypeError):
+        pass
+    vertex = bool(getattr(api_client, "vertexai", False))
+    options = getattr(api_client, "_http_options", None)
+    parts = urlsplit(str(getattr(options, "base_url", "") or ""))
+    endpoint = Endpoint(
+        provider=semconv.PROVIDER_VERTEX if vertex else semconv.PROVIDER_GEMINI,
+        platform="vertex_ai" if vertex else "gemini",
+        address=parts.hostname,
+        port=parts.port or (443 if parts.scheme == "https" else 80 if parts.scheme == "http" else None),
+    )
+    try:
+        _endpoints[api_client] = endpoint
+    except TypeError:
+        pass
+    return endpoint
+
+
+def _model_name(model: Any) -> str:
+    return str(model) if model else "unknown"
+
+
+def _start(telemetry: Telemetry, instance: Any, kwargs: dict[str, Any], args: tuple[Any, ...], stream: bool) -> CallState | None:
+    try:
+        model = kwargs.get("model", args[0] if args else None)
+        return CallState(
+            telemetry, semconv.OP_GENERATE_CONTENT, _model_name(model), endpoint_of(instance._api_client), stream
+        )
+    except Exception as failure:
+        _guard.report("start", failure)
+        return None
+
+
+class _Active:
+    """While the SDK runs: the call is current (for per-request wrappers and child spans); errors finish it."""
+
+    __slots__ = ("state", "_call_token", "_context_token")
+
+    def __init__(self, state: CallState) -> None:
+        self.state = state
+
+    def __enter__(self) -> None:
+        self._call_token = current_call.set(self.state)
+        self._context_token = context.attach(trace.set_span_in_context(self.state.span))
+
+    def __exit__(self, exc_type: Any, error: BaseException | None, tb: Any) -> None:
+        context.detach(self._context_token)
+        current_call.reset(self._call_token)
+        if error is not None:
+            self.state.finish(error)
+
+
+def _complete(state: CallState, value: Any, stream: bool, is_async: bool) -> Any:
+    if not stream:
+        state.finish(result=value)
+        return value
+    try:
+        return AsyncStreamProxy(value, state) if is_async else SyncStreamProxy(value, state)
+    except Exception as failure:
+        _guard.report("stream", failure)
+        return value
+
+
+def _public(telemetry: Telemetry, stream: bool, is_async: bool) -> Callable[..., Any]:
+    """The span-owning wrapper of a public method; the sync and async bodies differ only by ``await``."""
+    if is_async:
+
+        async def async_wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+            state = _start(telemetry, instance, kwargs, args, stream)
+            if state is None:
+                return await wrapped(*args, **kwargs)
+            with _Active(state):
+                value = await wrapped(*args, **kwargs)
+            return _complete(state, value, stream, is_async=True)
+
+        return async_wrapper
+
+    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        state = _start(telemetry, instance, kwargs, args, stream)
+        if state is None:
+            return wrapped(*args, **kwargs)
+        with _Active(state):
+            value = wrapped(*args, **kwargs)
+        return _complete(state, value, stream, is_async=False)
+
+    return wrapper
+
+
+class _Request:
+    """Around one billed HTTP request: a failure marks its hop unbilled and propagates unchanged."""
+
+    __slots__ = ("hop",)
+
+    def __init__(self, hop: Hop) -> None:
+        self.hop = hop
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: Any, error: BaseException | None, tb: Any) -> None:
+        if error is not None:
+            self.hop.failed = True
+
+
+def _observed(hop: Hop, value: Any, stream: bool, is_async: bool) -> Any:
+    if stream:
+        return observe_hop_async(value, hop) if is_async else observe_hop(value, hop)
+    try:
+        hop.observe(value)
+    except Exception as failure:
+        _guard.report("response", failure)
+    return value
+
+
+def _per_request(telemetry: Telemetry, stream: bool, is_async: bool) -> Callable[..., Any]:
+    """The wrapper of a per-request method: records the response as a hop of the call in flight, if any."""
+    if is_async:
+
+        async def async_wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+            state = current_call.get()
+            if state is None:
+                return await wrapped(*args, **kwargs)
+            hop = state.new_hop()
+            with _Request(hop):
+                value = await wrapped(*args, **kwargs)
+            return _observed(hop, value, stream, is_async=True)
+
+        return async_wrapper
+
+    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        state = current_call.get()
+        if state is None:
+            return wrapped(*args, **kwargs)
+        hop = state.new_hop()
+        with _Request(hop):
+            value = wrapped(*args, **kwargs)
+        return _observed(hop, value, stream, is_async=False)
+
+    return wrapper
+
+
+def instrument(telemetry: Telemetry) -> list[tuple[Any, str]]:
+    """Wrap every method above; returns (class, name) pairs for uninstrument."""
+    import google.genai.models as models
+
+    wrapped: list[tuple[Any, str]] = []
+    for layer, methods in (("public", PUBLIC), ("request", PER_REQUEST)):
+        for class_name, method, kind in methods:
+            cls = getattr(models, class_name, None)
+            if cls is None or not hasattr(cls, method):
+                _guard.warn_once(f"missing:{class_name}.{method}", "otel-gemini: google-genai has no %s.%s; not instrumented", class_name, method)
+                continue
+            factory = _public if layer == "public" else _per_request
+            wrap_function_wrapper(_MODULE, f"{class_name}.{method}", factory(telemetry, "stream" in kind, "async" in kind))
+            wrapped.append((cls, method))
+    return wrapped

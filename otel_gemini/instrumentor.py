@@ -1,0 +1,98 @@
+"""GeminiInstrumentor: composes price table, recorder, exporters and the SDK wrappers; nothing else.
+
+Registered under the ``opentelemetry_instrumentor`` entry point, so ``opentelemetry-instrument python app.py``
+instruments with no code; ``otel_gemini.instrument()`` is the one-line form of the same thing.
+"""
+
+from __future__ import annotations
+
+import calendar
+import time
+import weakref
+from typing import Any, Collection
+
+from opentelemetry import metrics, trace
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
+from opentelemetry.instrumentation.utils import unwrap
+
+from otel_gemini import _guard, semconv
+from otel_gemini.config import load_settings
+from otel_gemini.exporters import otlp, prometheus
+from otel_gemini.exporters.otel_metrics import OTelMetricsBridge
+from otel_gemini.instrumentation import models
+from otel_gemini.instrumentation._telemetry import Telemetry
+from otel_gemini.package import _instruments
+from otel_gemini.pricing import table as price_table
+from otel_gemini.recording import Recorder
+from otel_gemini.version import __version__
+
+STALE_AFTER_DAYS = 60
+
+# One bridge per MeterProvider for the life of the process: OTel instruments cannot be unregistered, so a
+# re-instrument re-points the existing bridge at the new recorder instead of registering a second set.
+_bridges: "weakref.WeakKeyDictionary[Any, OTelMetricsBridge]" = weakref.WeakKeyDictionary()
+_collector: prometheus.GeminiCollector | None = None
+
+
+def _load_table(path: str | None) -> price_table.PriceTable:
+    try:
+        return price_table.load(path)
+    except Exception as failure:
+        if not path:
+            raise  # the bundled table is checked by the test suite; failing here means a broken install
+        _guard.report("price_table", failure)
+        _guard.logger.error(
+            "otel-gemini: the price file named by OTEL_GEMINI_PRICES could not be used (%s: %s); using the bundled "
+            "table instead.", type(failure).__name__, failure,
+        )
+        return price_table.load(None)
+
+
+class GeminiInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+    """Instruments google-genai (2.x and 3.x) with spans, metrics and exact cost."""
+
+    _wrapped: list[tuple[Any, str]] = []
+    telemetry: Telemetry | None = None
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return _instruments
+
+    def _instrument(self, **kwargs: Any) -> None:
+        global _collector
+        settings = load_settings(kwargs)
+        otlp.configure_from_env()
+        tracer_provider = kwargs.get("tracer_provider") or trace.get_tracer_provider()
+        meter_provider = kwargs.get("meter_provider") or metrics.get_meter_provider()
+        table = _load_table(settings.prices_path)
+        recorder = Recorder(model_label_limit=settings.model_label_limit, known_model=lambda m: table.normalize(m) is not None)
+        _guard.set_error_counter(lambda component: recorder.count(semconv.INTERNAL_ERRORS, (component,)))
+        checked = calendar.timegm(table.checked_on.timetuple())
+        recorder.set_gauge(semconv.PRICE_TABLE_CHECKED, (), float(checked))
+        if (time.time() - checked) / 86400 > STALE_AFTER_DAYS:
+            _guard.warn_once(
+                "stale-prices", "otel-gemini: the price table was last checked on %s, over %d days ago; costs may be "
+                "out of date (run `otel-gemini prices`).", table.checked_on, STALE_AFTER_DAYS,
+            )
+
+        bridge = _bridges.get(meter_provider)
+        if bridge is None:
+            bridge = _bridges[meter_provider] = OTelMetricsBridge(recorder, meter_provider, __version__)
+        else:
+            bridge.attach(recorder)
+        if _collector is None:
+            _collector = prometheus.register(recorder)
+        _collector.recorder = recorder
+        if settings.prometheus_port is not None:
+            prometheus.serve(settings.prometheus_port, settings.prometheus_host)
+
+        tracer = trace.get_tracer("otel_gemini", __version__, tracer_provider=tracer_provider)
+        self.telemetry = Telemetry(tracer=tracer, recorder=recorder, table=table, settings=settings)
+        self._bridge = bridge
+        self._wrapped = models.instrument(self.telemetry)
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        for cls, name in self._wrapped:
+            unwrap(cls, name)
+        self._wrapped = []
+        self._bridge.detach()
+        self.telemetry = None

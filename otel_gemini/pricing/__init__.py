@@ -1,0 +1,1 @@
+"""The cost engine: price table data, schema, lookups and billing rules (no OpenTelemetry, no SDK)."""

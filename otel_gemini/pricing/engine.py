@@ -1,0 +1,122 @@
+"""Priced: the billing rules that turn one HTTP response's usage into dollars, in Decimal.
+
+Each rule cites where Google states it (see ../shared billing reference §2 in the repository history, and
+docs/pricing-rules.md for the list with the test that pins each one):
+
+* cost is per HTTP response, never per SDK call (continuations and function-calling rounds are billed apart);
+* non-2xx responses cost nothing ("If your request fails with a 400 or 500 error, you won't be charged");
+* uncached input by modality; cached input at the cache rate, never counted twice;
+* output = candidates + thoughts ("Output price (including thinking tokens)"), image/audio output at their rates;
+* tool-use prompt tokens bill as input, except Search/Maps retrieved context ("not charged as input tokens");
+* the >200k cliff: a prompt over the threshold moves input, cache and output of the whole request;
+* the service tier as served, and the price period of the request's (Pacific) date;
+* an unknown model is *unpriced*, never $0.
+
+Nothing here knows OpenTelemetry or the SDK: usage in, Decimal out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Mapping
+
+from otel_gemini.pricing.table import PriceTable, RateCard, Rates
+from otel_gemini.usage import Usage
+
+PRICED, FREE, UNBILLED, UNPRICED, UNMETERED = "priced", "free", "unbilled", "unpriced", "unmetered"
+PRICING_STATUSES = (PRICED, FREE, UNBILLED, UNPRICED, UNMETERED)
+COST_TYPES = ("input", "cache_read", "output", "reasoning", "cache_write", "cache_storage", "grounding", "media")
+SERVICE_TIERS = ("standard", "flex", "priority", "batch")
+_ZERO = Decimal(0)
+
+
+@dataclass(frozen=True)
+class CostLine:
+    cost_type: str
+    modality: str
+    amount: Decimal
+
+
+@dataclass(frozen=True)
+class Cost:
+    """The bill of one response: its status, its lines by cost type and modality, and what priced it."""
+
+    status: str
+    lines: tuple[CostLine, ...] = ()
+    model_id: str | None = None
+    service_tier: str = "standard"
+    long_context: bool = False
+    source: str | None = None
+
+    @property
+    def total(self) -> Decimal:
+        return sum((line.amount for line in self.lines), _ZERO)
+
+
+def normalize_tier(tier: str | None) -> str:
+    """Map the header / usageMetadata / SDK enum spellings onto the closed label set."""
+    if not tier:
+        return "standard"
+    name = str(getattr(tier, "value", tier)).lower()
+    for known in SERVICE_TIERS:
+        if known in name:
+            return known
+    return "standard"
+
+
+def _lines(cost_type: str, counts: Mapping[str, int], rates: Rates) -> list[CostLine]:
+    return [CostLine(cost_type, modality, tokens * rates.of(modality)) for modality, tokens in counts.items() if tokens]
+
+
+def price_usage(
+    card: RateCard,
+    usage: Usage,
+    *,
+    grounded_retrieval: bool = False,
+    markup: Decimal = Decimal(1),
+) -> Cost:
+    """Apply the token rules to one response's usage with the rates already chosen for it."""
+    long = card.long_threshold is not None and usage.prompt_tokens > card.long_threshold
+    input_rates = (card.long_input if long else None) or card.input
+    output_rates = (card.long_output if long else None) or card.output
+    cache_rates = (card.long_cache_read if long else None) or card.cache_read or input_rates
+    if input_rates is None or output_rates is None:
+        return Cost(UNPRICED, model_id=card.model_id, service_tier=card.service_tier)
+    lines = _lines("input", usage.input, input_rates)
+    lines += _lines("cache_read", usage.cache_read, cache_rates)
+    if not grounded_retrieval:
+        lines += _lines("input", usage.tool_use, input_rates)
+    lines += _lines("output", usage.output, output_rates)
+    if usage.reasoning:
+        lines.append(CostLine("reasoning", "text", usage.reasoning * output_rates.of("text")))
+    if markup != 1:
+        lines = [CostLine(line.cost_type, line.modality, line.amount * markup) for line in lines]
+    return Cost(PRICED, tuple(lines), card.model_id, card.service_tier, long, card.source)
+
+
+def price_response(
+    table: PriceTable,
+    model: str | None,
+    usage: Usage | None,
+    *,
+    at: float,
+    service_tier: str | None = None,
+    platform: str = "gemini",
+    http_ok: bool = True,
+    grounded_retrieval: bool = False,
+    markup: Decimal = Decimal(1),
+) -> Cost:
+    """Price one HTTP response: status first (failed, unmetered, unknown model), then the token rules."""
+    tier = normalize_tier(service_tier)
+    if not http_ok:
+        return Cost(UNBILLED, service_tier=tier)
+    model_id = table.normalize(model)
+    if usage is None:
+        return Cost(UNMETERED, model_id=model_id, service_tier=tier)
+    if model_id is None:
+        return Cost(UNPRICED, service_tier=tier)
+    card = table.rate_card(model_id, at=at, service_tier=tier, platform=platform)
+    if card is None:
+        return Cost(UNPRICED, model_id=model_id, service_tier=tier)
+    return price_usage(card, usage, grounded_retrieval=grounded_retrieval, markup=markup)

@@ -1,0 +1,121 @@
+"""Every name otel-gemini emits, in one place: GenAI semantic-convention attributes and the metric contract.
+
+Dashboards, alert rules and other people's tests read these exact names (docs/metrics.md), so they are data
+here, shared by the span code and both metric exporters, never spelled twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# -- span / metric attributes (OpenTelemetry spelling) -------------------------------------------------------
+OPERATION = "gen_ai.operation.name"
+PROVIDER = "gen_ai.provider.name"
+REQUEST_MODEL = "gen_ai.request.model"
+RESPONSE_MODEL = "gen_ai.response.model"
+RESPONSE_ID = "gen_ai.response.id"
+FINISH_REASONS = "gen_ai.response.finish_reasons"
+SERVER_ADDRESS = "server.address"
+SERVER_PORT = "server.port"
+ERROR_TYPE = "error.type"
+TOKEN_TYPE = "gen_ai.token.type"
+TOKEN_MODALITY = "gen_ai.token.modality"
+COST_TYPE = "gemini.cost.type"
+SERVICE_TIER = "gemini.service_tier"
+PRICING_STATUS = "gemini.pricing.status"
+REQUEST_STREAM = "gen_ai.request.stream"
+
+USAGE_INPUT = "gen_ai.usage.input_tokens"
+USAGE_OUTPUT = "gen_ai.usage.output_tokens"
+USAGE_CACHE_READ = "gen_ai.usage.cache_read.input_tokens"
+USAGE_REASONING = "gen_ai.usage.reasoning.output_tokens"
+COST_AMOUNT = "gen_ai.usage.cost.amount"
+COST_CURRENCY = "gen_ai.usage.cost.currency"
+COST_SOURCE = "gen_ai.usage.cost.source"
+COST_SOURCE_LOCAL = "local"
+TIME_TO_FIRST_CHUNK = "gen_ai.response.time_to_first_chunk"
+
+PROVIDER_GEMINI = "gcp.gemini"
+PROVIDER_VERTEX = "gcp.vertex_ai"
+OP_GENERATE_CONTENT = "generate_content"
+
+# Request config fields -> span attributes (semconv "request attributes").
+REQUEST_CONFIG_ATTRIBUTES = {
+    "temperature": "gen_ai.request.temperature",
+    "top_p": "gen_ai.request.top_p",
+    "top_k": "gen_ai.request.top_k",
+    "max_output_tokens": "gen_ai.request.max_tokens",
+    "stop_sequences": "gen_ai.request.stop_sequences",
+    "seed": "gen_ai.request.seed",
+    "candidate_count": "gen_ai.request.choice.count",
+    "presence_penalty": "gen_ai.request.presence_penalty",
+    "frequency_penalty": "gen_ai.request.frequency_penalty",
+}
+
+# Semconv advice: ExplicitBucketBoundaries of gen_ai.client.* histograms.
+DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
+TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864)
+
+BASE_LABELS = (OPERATION, PROVIDER, REQUEST_MODEL, RESPONSE_MODEL)
+
+
+@dataclass(frozen=True)
+class MetricDef:
+    """One metric of the contract: its OTel name and unit, its Prometheus name, and its attribute names."""
+
+    otel_name: str
+    unit: str
+    prometheus_name: str
+    kind: str  # "counter", "histogram" or "gauge"
+    description: str
+    labels: tuple[str, ...]
+    buckets: tuple[float, ...] = ()
+
+
+DURATION = MetricDef(
+    "gen_ai.client.operation.duration", "s", "gen_ai_client_operation_duration_seconds", "histogram",
+    "GenAI operation duration.", BASE_LABELS + (ERROR_TYPE,), DURATION_BUCKETS,
+)
+TOKEN_USAGE = MetricDef(
+    "gen_ai.client.token.usage", "{token}", "gen_ai_client_token_usage", "histogram",
+    "Tokens used per operation (semconv meaning: input includes cached and tool-use tokens, output includes "
+    "thinking).", BASE_LABELS + (TOKEN_TYPE,), TOKEN_BUCKETS,
+)
+TIME_TO_FIRST_CHUNK_METRIC = MetricDef(
+    "gen_ai.client.operation.time_to_first_chunk", "s", "gen_ai_client_operation_time_to_first_chunk_seconds",
+    "histogram", "Time from request to the first streamed chunk.", BASE_LABELS, DURATION_BUCKETS,
+)
+COST = MetricDef(
+    "gemini.cost.usd", "{USD}", "gemini_cost_usd_total", "counter",
+    "Dollars billed by Google, by cost type, modality and service tier as served.",
+    BASE_LABELS + (COST_TYPE, TOKEN_MODALITY, SERVICE_TIER),
+)
+TOKENS = MetricDef(
+    "gemini.tokens", "{token}", "gemini_tokens_total", "counter",
+    "Tokens by disjoint type (input, cache_read, tool_use, output, reasoning) summing to totalTokenCount.",
+    BASE_LABELS + (TOKEN_TYPE, TOKEN_MODALITY),
+)
+REQUESTS = MetricDef(
+    "gemini.requests", "{request}", "gemini_requests_total", "counter",
+    "Gemini SDK calls by outcome and pricing status.", BASE_LABELS + (ERROR_TYPE, PRICING_STATUS),
+)
+INTERNAL_ERRORS = MetricDef(
+    "otel_gemini.internal_errors", "{error}", "otel_gemini_internal_errors_total", "counter",
+    "Failures inside otel-gemini, caught so the app's call was unharmed.", ("component",),
+)
+PRICE_TABLE_CHECKED = MetricDef(
+    "otel_gemini.price_table.checked", "s", "otel_gemini_price_table_checked_timestamp_seconds", "gauge",
+    "When the price table was last compared against Google's pricing pages (Unix time).", (),
+)
+LABEL_OVERFLOW = MetricDef(
+    "otel_gemini.label_overflow", "{value}", "otel_gemini_label_overflow_total", "counter",
+    "Label values replaced by _other because a label reached its distinct-value cap.", ("label",),
+)
+
+COUNTERS = (COST, TOKENS, REQUESTS, INTERNAL_ERRORS, LABEL_OVERFLOW)
+HISTOGRAMS = (DURATION, TOKEN_USAGE, TIME_TO_FIRST_CHUNK_METRIC)
+
+
+def prometheus_label(attribute: str) -> str:
+    """OTel attribute name -> Prometheus label name, as the OTel Prometheus exporter converts it."""
+    return attribute.replace(".", "_")

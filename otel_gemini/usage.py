@@ -1,0 +1,201 @@
+"""Usage extracted: one billed Gemini response's ``usageMetadata`` turned into disjoint token classes.
+
+Google reports overlapping counts (``cachedContentTokenCount`` is inside ``promptTokenCount``; some backends put
+thoughts inside ``candidatesTokenCount``). Pricing and the ``gemini_tokens_total`` counter both need classes that
+never overlap and add up to ``totalTokenCount``, so the overlap is resolved here, once, for every surface:
+
+* ``input``      uncached prompt tokens, per modality (prompt detail minus cache detail of the same modality)
+* ``cache_read`` cached prompt tokens, per modality
+* ``tool_use``   tool results fed back to the model (``toolUsePromptTokenCount``), per modality
+* ``output``     candidate tokens without thoughts, per modality (IMAGE/AUDIO output bill at their own rates)
+* ``reasoning``  thinking tokens (``thoughtsTokenCount``)
+
+This module knows nothing of the SDK or of OpenTelemetry: it reads camelCase dicts (the wire format, OTLP
+agents, ``otel-gemini price --usage``), snake_case dicts, and the SDK's pydantic objects alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
+
+MODALITIES = ("text", "image", "audio", "video", "document")
+
+_MODALITY_NAMES = {
+    "TEXT": "text",
+    "IMAGE": "image",
+    "AUDIO": "audio",
+    "VIDEO": "video",
+    "DOCUMENT": "document",
+    "MODALITY_UNSPECIFIED": "text",  # Google: "treated as TEXT"
+}
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Token counts of one billed HTTP response, split into disjoint classes."""
+
+    input: Mapping[str, int] = field(default_factory=dict)
+    cache_read: Mapping[str, int] = field(default_factory=dict)
+    tool_use: Mapping[str, int] = field(default_factory=dict)
+    output: Mapping[str, int] = field(default_factory=dict)
+    reasoning: int = 0
+    prompt_tokens: int = 0
+    """``promptTokenCount`` as reported (cached included): what the >200k long-context cliff compares."""
+    service_tier: str | None = None
+    """``usageMetadata.serviceTier`` when the API sent it (the SDK drops it; the header carries it too)."""
+
+    @property
+    def input_total(self) -> int:
+        return sum(self.input.values())
+
+    @property
+    def cache_read_total(self) -> int:
+        return sum(self.cache_read.values())
+
+    @property
+    def tool_use_total(self) -> int:
+        return sum(self.tool_use.values())
+
+    @property
+    def output_total(self) -> int:
+        return sum(self.output.values())
+
+    @property
+    def total(self) -> int:
+        return self.input_total + self.cache_read_total + self.tool_use_total + self.output_total + self.reasoning
+
+    def token_classes(self) -> Iterable[tuple[str, str, int]]:
+        """(token type, modality, count) for every non-zero class: the rows of ``gemini_tokens_total``."""
+        for token_type, counts in (
+            ("input", self.input),
+            ("cache_read", self.cache_read),
+            ("tool_use", self.tool_use),
+            ("output", self.output),
+        ):
+            for modality, count in counts.items():
+                if count:
+                    yield token_type, modality, count
+        if self.reasoning:
+            yield "reasoning", "text", self.reasoning
+
+
+_FIELDS = {
+    # snake_case attribute / key  ->  camelCase wire key
+    "prompt_token_count": "promptTokenCount",
+    "cached_content_token_count": "cachedContentTokenCount",
+    "candidates_token_count": "candidatesTokenCount",
+    "response_token_count": "responseTokenCount",  # Live API's name for candidates
+    "thoughts_token_count": "thoughtsTokenCount",
+    "tool_use_prompt_token_count": "toolUsePromptTokenCount",
+    "total_token_count": "totalTokenCount",
+    "prompt_tokens_details": "promptTokensDetails",
+    "cache_tokens_details": "cacheTokensDetails",
+    "candidates_tokens_details": "candidatesTokensDetails",
+    "response_tokens_details": "responseTokensDetails",
+    "tool_use_prompt_tokens_details": "toolUsePromptTokensDetails",
+    "service_tier": "serviceTier",
+}
+
+
+def _getter(usage_metadata: Any) -> Any:
+    if isinstance(usage_metadata, Mapping):
+        def get(name: str) -> Any:
+            value = usage_metadata.get(_FIELDS[name])
+            return usage_metadata.get(name) if value is None else value
+    else:
+        def get(name: str) -> Any:
+            return getattr(usage_metadata, name, None)
+    return get
+
+
+def _modality_counts(details: Any) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for item in details or ():
+        if isinstance(item, Mapping):
+            modality, count = item.get("modality"), item.get("tokenCount", item.get("token_count"))
+        else:
+            modality, count = getattr(item, "modality", None), getattr(item, "token_count", None)
+        name = getattr(modality, "value", modality)
+        key = _MODALITY_NAMES.get(str(name).upper(), "text") if name is not None else "text"
+        if count:
+            counts[key] = counts.get(key, 0) + int(count)
+    return counts
+
+
+def _fit(details: dict[str, int], total: int) -> dict[str, int]:
+    """Make per-modality details add up to the reported total.
+
+    Details can be missing or partial (older models, agents' dialects); the remainder is text, and details that
+    exceed the total are trusted over it only modality by modality, never inventing tokens.
+    """
+    if total <= 0:
+        return {}
+    known = sum(details.values())
+    if known == total:
+        return details
+    if known < total:
+        fitted = dict(details)
+        fitted["text"] = fitted.get("text", 0) + (total - known)
+        return fitted
+    # Details claim more than the total: scale nothing, take them in order until the total is used up.
+    fitted, left = {}, total
+    for modality, count in details.items():
+        take = min(count, left)
+        if take:
+            fitted[modality] = take
+        left -= take
+    return fitted
+
+
+def _subtract(whole: dict[str, int], part: dict[str, int]) -> dict[str, int]:
+    """Uncached = prompt minus cache, per modality; a cache count larger than its modality spills into others."""
+    rest = dict(whole)
+    overflow = 0
+    for modality, count in part.items():
+        have = rest.get(modality, 0)
+        take = min(have, count)
+        rest[modality] = have - take
+        overflow += count - take
+    for modality in list(rest):
+        if not overflow:
+            break
+        take = min(rest[modality], overflow)
+        rest[modality] -= take
+        overflow -= take
+    return {m: c for m, c in rest.items() if c}
+
+
+def extract_usage(usage_metadata: Any) -> Usage | None:
+    """Split one response's usage into disjoint classes; ``None`` when the response carried no usage."""
+    if usage_metadata is None:
+        return None
+    get = _getter(usage_metadata)
+    prompt = int(get("prompt_token_count") or 0)
+    cached = min(int(get("cached_content_token_count") or 0), prompt)
+    candidates = int(get("candidates_token_count") or get("response_token_count") or 0)
+    thoughts = int(get("thoughts_token_count") or 0)
+    tool_use = int(get("tool_use_prompt_token_count") or 0)
+    total = get("total_token_count")
+    if not (prompt or candidates or thoughts or tool_use or total):
+        return None
+    # Some backends count thoughts inside candidates; the identity tells which (billing reference §1.1).
+    if thoughts and total is not None and prompt + candidates + tool_use == int(total) and candidates >= thoughts:
+        candidates -= thoughts
+
+    prompt_details = _fit(_modality_counts(get("prompt_tokens_details")), prompt)
+    cache_details = _fit(_modality_counts(get("cache_tokens_details")), cached)
+    output_details = _fit(
+        _modality_counts(get("candidates_tokens_details") or get("response_tokens_details")), candidates
+    )
+    tool_details = _fit(_modality_counts(get("tool_use_prompt_tokens_details")), tool_use)
+    tier = get("service_tier")
+    return Usage(
+        input=_subtract(prompt_details, cache_details),
+        cache_read=cache_details,
+        tool_use=tool_details,
+        output=output_details,
+        reasoning=thoughts,
+        prompt_tokens=prompt,
+        service_tier=str(getattr(tier, "value", tier)).lower() if tier else None,
+    )
