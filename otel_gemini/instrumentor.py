@@ -34,18 +34,31 @@ _bridges: "weakref.WeakKeyDictionary[Any, OTelMetricsBridge]" = weakref.WeakKeyD
 _collector: prometheus.GeminiCollector | None = None
 
 
-def _load_table(path: str | None) -> price_table.PriceTable:
+def _load_table(path: str | None) -> tuple[price_table.PriceTable, Exception | None]:
+    """The table to price with; a broken override file falls back to the bundled table (and is reported)."""
     try:
-        return price_table.load(path)
+        return price_table.load(path), None
     except Exception as failure:
         if not path:
             raise  # the bundled table is checked by the test suite; failing here means a broken install
-        _guard.report("price_table", failure)
         _guard.logger.error(
             "otel-gemini: the price file named by OTEL_GEMINI_PRICES could not be used (%s: %s); using the bundled "
             "table instead.", type(failure).__name__, failure,
         )
-        return price_table.load(None)
+        return price_table.load(None), failure
+
+
+def _attach_bridge(recorder: Recorder, meter_provider: Any) -> OTelMetricsBridge | None:
+    try:
+        bridge = _bridges.get(meter_provider)
+        if bridge is None:
+            bridge = _bridges[meter_provider] = OTelMetricsBridge(recorder, meter_provider, __version__)
+        else:
+            bridge.attach(recorder)
+        return bridge
+    except Exception as failure:  # a broken MeterProvider costs OTel metrics, not the app (Prometheus still works)
+        _guard.report("otel_metrics", failure)
+        return None
 
 
 class GeminiInstrumentor(BaseInstrumentor):  # type: ignore[misc]
@@ -63,9 +76,11 @@ class GeminiInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         otlp.configure_from_env()
         tracer_provider = kwargs.get("tracer_provider") or trace.get_tracer_provider()
         meter_provider = kwargs.get("meter_provider") or metrics.get_meter_provider()
-        table = _load_table(settings.prices_path)
+        table, table_failure = _load_table(settings.prices_path)
         recorder = Recorder(model_label_limit=settings.model_label_limit, known_model=lambda m: table.normalize(m) is not None)
         _guard.set_error_counter(lambda component: recorder.count(semconv.INTERNAL_ERRORS, (component,)))
+        if table_failure is not None:
+            _guard.report("price_table", table_failure)
         checked = calendar.timegm(table.checked_on.timetuple())
         recorder.set_gauge(semconv.PRICE_TABLE_CHECKED, (), float(checked))
         if (time.time() - checked) / 86400 > STALE_AFTER_DAYS:
@@ -74,25 +89,25 @@ class GeminiInstrumentor(BaseInstrumentor):  # type: ignore[misc]
                 "out of date (run `otel-gemini prices`).", table.checked_on, STALE_AFTER_DAYS,
             )
 
-        bridge = _bridges.get(meter_provider)
-        if bridge is None:
-            bridge = _bridges[meter_provider] = OTelMetricsBridge(recorder, meter_provider, __version__)
-        else:
-            bridge.attach(recorder)
+        self._bridge = _attach_bridge(recorder, meter_provider)
         if _collector is None:
             _collector = prometheus.register(recorder)
         _collector.recorder = recorder
+        self.prometheus_port: int | None = None
         if settings.prometheus_port is not None:
-            prometheus.serve(settings.prometheus_port, settings.prometheus_host)
+            try:
+                self.prometheus_port = prometheus.serve(settings.prometheus_port, settings.prometheus_host)
+            except OSError as failure:  # a taken port must not stop the app from starting
+                _guard.report("prometheus_server", failure)
 
         tracer = trace.get_tracer("otel_gemini", __version__, tracer_provider=tracer_provider)
         self.telemetry = Telemetry(tracer=tracer, recorder=recorder, table=table, settings=settings)
-        self._bridge = bridge
         self._wrapped = models.instrument(self.telemetry)
 
     def _uninstrument(self, **kwargs: Any) -> None:
         for cls, name in self._wrapped:
             unwrap(cls, name)
         self._wrapped = []
-        self._bridge.detach()
+        if self._bridge is not None:
+            self._bridge.detach()
         self.telemetry = None

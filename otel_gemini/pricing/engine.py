@@ -48,6 +48,8 @@ class Cost:
     service_tier: str = "standard"
     long_context: bool = False
     source: str | None = None
+    list_price: Decimal | None = None
+    """For a free-tier call: what the same usage would have cost on a paid tier."""
 
     @property
     def total(self) -> Decimal:
@@ -106,6 +108,7 @@ def price_response(
     http_ok: bool = True,
     grounded_retrieval: bool = False,
     markup: Decimal = Decimal(1),
+    free_tier: bool = False,
 ) -> Cost:
     """Price one HTTP response: status first (failed, unmetered, unknown model), then the token rules."""
     tier = normalize_tier(service_tier)
@@ -119,4 +122,40 @@ def price_response(
     card = table.rate_card(model_id, at=at, service_tier=tier, platform=platform)
     if card is None:
         return Cost(UNPRICED, model_id=model_id, service_tier=tier)
-    return price_usage(card, usage, grounded_retrieval=grounded_retrieval, markup=markup)
+    cost = price_usage(card, usage, grounded_retrieval=grounded_retrieval, markup=markup)
+    if free_tier and cost.status == PRICED and table.models[model_id].get("free_tier"):
+        # Free tier: Google bills nothing, tokens still count toward quota; keep the paid-tier figure apart.
+        return Cost(FREE, (), model_id, tier, cost.long_context, cost.source, list_price=cost.total)
+    return cost
+
+
+def price_cache_storage(card: RateCard, tokens: int, seconds: Decimal | int) -> CostLine | None:
+    """Explicit cache storage: tokens × hours of real lifetime × the model's storage rate (None: not offered)."""
+    if card.cache_storage_per_token_hour is None:
+        return None
+    return CostLine("cache_storage", "text", tokens * Decimal(seconds) / 3600 * card.cache_storage_per_token_hour)
+
+
+def price_units(card: RateCard, unit: str, count: int | Decimal, variant: str = "default") -> CostLine | None:
+    """Per-unit media (``per_image`` for Imagen, ``per_second`` for Veo, ``per_song`` for Lyria)."""
+    prices = card.per_unit.get(unit)
+    if prices is None:
+        return None
+    price = prices.get(variant, prices["default"])
+    modality = {"per_image": "image", "per_second": "video", "per_song": "audio"}[unit]
+    return CostLine("media", modality, Decimal(count) * price)
+
+
+def price_grounding(card: RateCard, *, grounded_prompt: bool, search_queries: int) -> CostLine | None:
+    """Search grounding at list price: per grounded prompt (2.x models) or per executed query (3.x models).
+
+    Free allowances (1,500 prompts a day, 5,000 queries a month, shared across models of a project) cannot be
+    seen from one call; whoever tracks them decides whether to apply this line.
+    """
+    grounding = card.grounding
+    if grounding is None:
+        return None
+    units = search_queries if grounding["unit"] == "query" else int(grounded_prompt)
+    if not units:
+        return None
+    return CostLine("grounding", "text", units * Decimal(grounding["per_1000"]) / 1000)

@@ -163,10 +163,15 @@ class PriceTable:
             long_input=rates(long.get("input")),
             long_cache_read=rates(long.get("cache_read")),
             long_output=rates(long.get("output")),
-            cache_storage_per_token_hour=None if storage is None else Decimal(storage) * scale / _MILLION,
+            # Storage is billed on the cache resource, not per request: no flex/priority scaling.
+            cache_storage_per_token_hour=None if storage is None else Decimal(storage) / _MILLION,
             grounding=tier.get("grounding"),
             per_unit=per_unit,
         )
+
+    def in_force(self, model_id: str, at: float) -> list[tuple[str, Mapping[str, Any]]]:
+        """(platform, period) pairs of a model in force at an instant, for display."""
+        return [(w.platform, w.period) for w in self._windows.get(model_id, ()) if w.start <= at < w.end]
 
     def source_url(self, source_id: str) -> str:
         return self.sources.get(source_id, {}).get("url", source_id)

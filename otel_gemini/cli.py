@@ -1,0 +1,143 @@
+"""``otel-gemini``: look at the price table, price one call by hand, run the demo.
+
+``prices`` and ``price`` use only the cost engine (no SDK, no OpenTelemetry), so a bill can be checked
+against Google's pages without running anything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from datetime import date
+from decimal import Decimal
+from typing import Any, Sequence
+
+from otel_gemini.pricing import engine, pacific
+from otel_gemini.pricing import table as price_table
+from otel_gemini.usage import extract_usage
+
+STALE_AFTER_DAYS = 60
+
+
+def _at(value: str | None) -> float:
+    """Noon Pacific of a YYYY-MM-DD day (clear of any boundary), or now."""
+    if not value:
+        return time.time()
+    return pacific.day_start_epoch(date.fromisoformat(value)) + 12 * 3600
+
+
+def _rate_text(raw: Any) -> str:
+    if raw is None:
+        return "-"
+    if isinstance(raw, str):
+        return raw
+    default = raw["default"]
+    extras = ", ".join(f"{k} {v}" for k, v in raw.items() if k != "default")
+    return f"{default} ({extras})" if extras else default
+
+
+def cmd_prices(args: argparse.Namespace) -> int:
+    table = price_table.load(args.prices)
+    at = _at(args.at)
+    day = pacific.pacific_date(at)
+    age = (date.today() - table.checked_on).days
+    print(f"Price table checked on {table.checked_on} ({age} days ago); prices in USD per 1M tokens as of {day} (Pacific).")
+    if age > STALE_AFTER_DAYS:
+        print(f"warning: the price table is older than {STALE_AFTER_DAYS} days; check Google's pricing page "
+              "and override with OTEL_GEMINI_PRICES if prices changed.", file=sys.stderr)
+    rows = [("model", "input", "cached", "output", "storage/h", "from", "source")]
+    for model_id in sorted(table.models):
+        if args.model and table.normalize(args.model) != model_id:
+            continue
+        for platform, period in table.in_force(model_id, at):
+            std = period["standard"]
+            units = [f"{k.removeprefix('per_')} {_rate_text(std[k])}" for k in ("per_image", "per_second", "per_song") if k in std]
+            name = model_id if platform == "gemini" else f"{model_id} [vertex]"
+            rows.append((
+                name,
+                " ".join(units) or _rate_text(std.get("input")),
+                _rate_text(std.get("cache_read")),
+                "" if units else _rate_text(std.get("output")),
+                std.get("cache_storage_per_hour", "-"),
+                period["effective_from"],
+                table.source_url(period["source"]),
+            ))
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)) + "  " + str(row[-1]))
+    print("\nSources:")
+    for source_id, source in sorted(table.sources.items()):
+        print(f"  {source_id}: {source['url']} (captured {source.get('captured', 'n/a')})")
+    return 0
+
+
+def cmd_price(args: argparse.Namespace) -> int:
+    table = price_table.load(args.prices)
+    with open(args.usage, encoding="utf-8") as handle:
+        document = json.load(handle)
+    usage_metadata = document.get("usageMetadata", document.get("usage_metadata", document))
+    usage = extract_usage(usage_metadata)
+    model = args.model or document.get("modelVersion")
+    cost = engine.price_response(
+        table, model, usage, at=_at(args.at), service_tier=args.service_tier, platform=args.platform,
+        grounded_retrieval=args.grounded, markup=Decimal(args.markup), free_tier=args.free_tier,
+    )
+    print(f"model {model} -> {cost.model_id or 'unknown'}; tier {cost.service_tier}; status {cost.status}")
+    if cost.status == engine.UNPRICED:
+        print("no price for this model: counted as unpriced, never $0", file=sys.stderr)
+        return 2
+    if usage is None:
+        print("no usageMetadata in the file: unmetered", file=sys.stderr)
+        return 2
+    if cost.long_context:
+        print("prompt over the long-context threshold: every token class at the >200k rates")
+    for line in cost.lines:
+        print(f"  {line.cost_type:<11} {line.modality:<9} ${format(line.amount.normalize(), 'f')}")
+    print(f"total ${format(cost.total.normalize(), 'f')}  (source: {table.source_url(cost.source) if cost.source else '-'})")
+    if cost.list_price is not None:
+        print(f"free tier: paid-tier price would be ${format(cost.list_price.normalize(), 'f')}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from otel_gemini import demo
+
+    return demo.run(port=args.port, host=args.host, once=args.once)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="otel-gemini", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    prices = commands.add_parser("prices", help="show the bundled price table, its sources and dates")
+    prices.add_argument("--model", help="only this model (any spelling the API accepts)")
+    prices.add_argument("--at", help="prices in force on this Pacific day (YYYY-MM-DD); default today")
+    prices.add_argument("--prices", help="override file (as OTEL_GEMINI_PRICES)")
+    prices.set_defaults(func=cmd_prices)
+
+    price = commands.add_parser("price", help="price one call's usage, line by line")
+    price.add_argument("--model", help="model id (default: the file's modelVersion)")
+    price.add_argument("--usage", required=True, help="JSON: a response body or its usageMetadata")
+    price.add_argument("--service-tier", default="standard", choices=engine.SERVICE_TIERS)
+    price.add_argument("--at", help="Pacific day of the request (YYYY-MM-DD); default today")
+    price.add_argument("--platform", default="gemini", choices=("gemini", "vertex_ai"))
+    price.add_argument("--grounded", action="store_true", help="Search/Maps grounding used: tool-use tokens not billed")
+    price.add_argument("--markup", default="1", help="multiplier, e.g. 1.15 for a proxy's 15%% fee")
+    price.add_argument("--free-tier", action="store_true", help="the project is on the free tier")
+    price.add_argument("--prices", help="override file (as OTEL_GEMINI_PRICES)")
+    price.set_defaults(func=cmd_price)
+
+    demo = commands.add_parser("demo", help="instrumented workload against a local fake Gemini, with /metrics")
+    demo.add_argument("--port", type=int, default=9464, help="port of /metrics (default 9464)")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--once", action="store_true", help="exit after the workload instead of serving /metrics")
+    demo.set_defaults(func=cmd_demo)
+
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

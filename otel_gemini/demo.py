@@ -1,0 +1,120 @@
+"""``otel-gemini demo``: a real instrumented google-genai app against a local fake Gemini, with /metrics to read.
+
+Nothing leaves the machine: the fake endpoint (otel_gemini.testing) answers on loopback with the usage shapes
+Gemini sends, so every billing rule the workload touches is priced exactly as it would be in production.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+from decimal import Decimal
+from typing import Any
+
+from otel_gemini import semconv
+from otel_gemini.testing import FakeGemini, Reply, error, quota_exceeded, response, stream, usage
+
+DEMO_KEY = "demo-key-not-a-real-key"
+
+
+def _workload(fake: FakeGemini, client: Any) -> None:
+    from google.genai import errors, types
+
+    def call(model: str, reply: Reply, **config: Any) -> None:
+        fake.push(reply)
+        try:
+            client.models.generate_content(
+                model=model, contents="demo", config=types.GenerateContentConfig(**config) if config else None
+            )
+        except errors.APIError:
+            pass  # the demo shows failures on /metrics; a real app would handle them
+
+    # Everyday traffic on the current Flash models.
+    for i in range(5):
+        call("gemini-3.8-flash", Reply(body=response("ok", model_version="gemini-3.8-flash",
+                                                      usage_metadata=usage(prompt=1200 + 100 * i, candidates=300))))
+    # Thinking: most of the bill is thoughts.
+    call("gemini-2.5-flash", Reply(body=response("answer", model_version="gemini-2.5-flash",
+                                                 usage_metadata=usage(prompt=1200, candidates=300, thoughts=8500))))
+    # Implicit cache hit: 8,192 of 20,000 prompt tokens at the cache rate.
+    call("gemini-3.8-flash", Reply(body=response("cached", model_version="gemini-3.8-flash",
+                                                 usage_metadata=usage(prompt=20000, cached=8192, candidates=900, thoughts=2100))))
+    # A >200k prompt on 2.5 Pro: the whole request moves to the long-context rates.
+    call("gemini-2.5-pro", Reply(body=response("long", model_version="gemini-2.5-pro",
+                                               usage_metadata=usage(prompt=250_000, candidates=4000, thoughts=6000))))
+    # Audio input, image output.
+    call("gemini-2.5-flash", Reply(body=response("transcript", model_version="gemini-2.5-flash", usage_metadata=usage(
+        prompt=9640, candidates=700, thoughts=260, prompt_details={"TEXT": 40, "AUDIO": 9600}))))
+    call("gemini-2.5-flash-image", Reply(body=response("image", model_version="gemini-2.5-flash-image", usage_metadata=usage(
+        prompt=20, candidates=1302, candidates_details={"TEXT": 12, "IMAGE": 1290}))))
+    # Served at the Flex tier (half price), as the x-gemini-service-tier header says.
+    call("gemini-3.6-flash", Reply(body=response("flex", model_version="gemini-3.6-flash", usage_metadata=usage(
+        prompt=5000, candidates=500)), headers={"x-gemini-service-tier": "flex"}))
+    # Streaming.
+    fake.push(Reply(chunks=stream(["Once ", "upon ", "a time"], model_version="gemini-3.6-flash",
+                                  final_usage=usage(prompt=800, candidates=600, thoughts=400)), chunk_delay_s=0.02))
+    for _chunk in client.models.generate_content_stream(model="gemini-3.6-flash", contents="tell me a story"):
+        pass
+    # Quota: a burst of 429s, then an overloaded 503.
+    for _ in range(3):
+        call("gemini-3.8-flash", Reply(status=429, body=quota_exceeded(model="gemini-3.8-flash")))
+    call("gemini-3.8-flash", Reply(status=503, body=error(503, "UNAVAILABLE", "The model is overloaded.")))
+    # A model the price table does not know: counted as unpriced, never $0.
+    call("gemini-experimental-0xx", Reply(body=response("?", model_version="gemini-experimental-0xx",
+                                                        usage_metadata=usage(prompt=100, candidates=10))))
+
+    async def concurrent() -> None:
+        async def one(i: int) -> None:
+            await client.aio.models.generate_content(model="gemini-3.5-flash-lite", contents=f"async {i}")
+
+        await asyncio.gather(*(one(i) for i in range(4)))
+
+    asyncio.run(concurrent())  # queue empty: the fake's default answer, priced from its usage
+
+
+def cost_table(recorder: Any) -> str:
+    """Requests, tokens and dollars per requested model, read back from the same aggregates /metrics shows."""
+    requests: dict[str, int] = defaultdict(int)
+    statuses: dict[str, set[str]] = defaultdict(set)
+    tokens: dict[str, int] = defaultdict(int)
+    cost: dict[str, Decimal] = defaultdict(Decimal)
+    for key, value in recorder.counters[semconv.REQUESTS].items():
+        requests[key[2]] += int(value)
+        statuses[key[2]].add(key[5] + (f" ({key[4]})" if key[4] else ""))
+    for key, value in recorder.counters[semconv.TOKENS].items():
+        tokens[key[2]] += int(value)
+    for key, value in recorder.counters[semconv.COST].items():
+        cost[key[2]] += Decimal(value)
+    lines = [f"{'model':<26}{'calls':>6}{'tokens':>10}{'cost USD':>14}  status"]
+    for model in sorted(requests):
+        shown = f"{cost[model]:.6f}" if model in cost else "-"
+        lines.append(f"{model:<26}{requests[model]:>6}{tokens[model]:>10}{shown:>14}  {', '.join(sorted(statuses[model]))}")
+    total = sum(cost.values(), Decimal(0))
+    lines.append(f"{'total':<26}{sum(requests.values()):>6}{sum(tokens.values()):>10}{total:>14.6f}")
+    return "\n".join(lines)
+
+
+def run(port: int = 9464, host: str = "127.0.0.1", once: bool = False) -> int:
+    import otel_gemini
+    from google import genai
+    from google.genai import types
+
+    with FakeGemini() as fake:
+        instrumentor = otel_gemini.instrument(prometheus_port=port, prometheus_host=host)
+        client = genai.Client(api_key=DEMO_KEY, http_options=types.HttpOptions(base_url=fake.base_url))
+        print(f"fake Gemini endpoint on {fake.base_url}; running the workload...")
+        _workload(fake, client)
+        print()
+        print(cost_table(instrumentor.telemetry.recorder))
+        print()
+        print(f"metrics: http://{host}:{port}/metrics  (gemini_cost_usd_total, gemini_tokens_total, "
+              "gemini_requests_total, gen_ai_client_operation_duration_seconds, ...)")
+        if once:
+            return 0
+        print("serving /metrics until Ctrl-C")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            return 0
