@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Mapping
+from typing import Mapping, NamedTuple
 
 from otel_gemini.pricing.table import PriceTable, RateCard, Rates
 from otel_gemini.usage import Usage
@@ -31,8 +31,7 @@ SERVICE_TIERS = ("standard", "flex", "priority", "batch")
 _ZERO = Decimal(0)
 
 
-@dataclass(frozen=True)
-class CostLine:
+class CostLine(NamedTuple):
     cost_type: str
     modality: str
     amount: Decimal

@@ -97,6 +97,7 @@ class PriceTable:
                 for p in model["periods"]
             ]
         self._cards: dict[tuple[str, str, str, int], RateCard | None] = {}
+        self._normalized: dict[str, str | None] = {}
 
     # -- model ids ---------------------------------------------------------------------------------------------
 
@@ -104,10 +105,16 @@ class PriceTable:
         """The table id a requested or served model bills as, or None when the table does not know it."""
         if not model:
             return None
+        try:
+            return self._normalized[model]
+        except KeyError:
+            pass
         name = _PREFIX.sub("", model.strip().lower())
         found = self._ids.get(name)
         if found is None:
             found = self._ids.get(_VERSION_SUFFIX.sub("", name))
+        if len(self._normalized) < 10_000:  # bounded: model strings come from users and servers
+            self._normalized[model] = found
         return found
 
     # -- rates ---------------------------------------------------------------------------------------------
