@@ -322,3 +322,16 @@ def test_vertex_client_reports_vertex_provider(fake, telemetry) -> None:
     vertex.models.generate_content(model=MODEL, contents="hi")
     assert telemetry.span().attributes["gen_ai.provider.name"] == "gcp.vertex_ai"
     assert isinstance(gtypes.HttpOptions, type)
+
+
+def test_request_attributes_from_config(fake, client, telemetry) -> None:
+    fake.push(one_k_call())
+    client.models.generate_content(
+        model=MODEL, contents="hi",
+        config=types.GenerateContentConfig(temperature=0.2, top_p=0.9, top_k=40, max_output_tokens=256,
+                                           stop_sequences=["END"], seed=7),
+    )
+    attrs = telemetry.span().attributes
+    assert attrs["gen_ai.request.temperature"] == 0.2 and attrs["gen_ai.request.top_p"] == 0.9
+    assert attrs["gen_ai.request.top_k"] == 40 and attrs["gen_ai.request.max_tokens"] == 256
+    assert tuple(attrs["gen_ai.request.stop_sequences"]) == ("END",) and attrs["gen_ai.request.seed"] == 7

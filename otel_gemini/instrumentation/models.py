@@ -69,12 +69,27 @@ def _model_name(model: Any) -> str:
     return str(model) if model else "unknown"
 
 
+def _request_attributes(config: Any) -> dict[str, Any]:
+    """Semconv request attributes from a GenerateContentConfig or its dict form (only for recording spans)."""
+    get = config.get if isinstance(config, dict) else lambda name: getattr(config, name, None)
+    attributes = {}
+    for field, attribute in semconv.REQUEST_CONFIG_ATTRIBUTES.items():
+        value = get(field)
+        if value is not None:
+            attributes[attribute] = list(value) if isinstance(value, (list, tuple)) else value
+    return attributes
+
+
 def _start(telemetry: Telemetry, instance: Any, kwargs: dict[str, Any], args: tuple[Any, ...], stream: bool) -> CallState | None:
     try:
         model = kwargs.get("model", args[0] if args else None)
-        return CallState(
+        state = CallState(
             telemetry, semconv.OP_GENERATE_CONTENT, _model_name(model), endpoint_of(instance._api_client), stream
         )
+        config = kwargs.get("config")
+        if config is not None and state.span.is_recording():
+            state.span.set_attributes(_request_attributes(config))
+        return state
     except Exception as failure:
         _guard.report("start", failure)
         return None
