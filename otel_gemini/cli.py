@@ -81,7 +81,8 @@ def cmd_price(args: argparse.Namespace) -> int:
     usage = extract_usage(usage_metadata)
     model = args.model or document.get("modelVersion")
     cost = engine.price_response(
-        table, model, usage, at=_at(args.at), service_tier=args.service_tier, platform=args.platform,
+        table, model, usage, at=_at(args.at), service_tier=args.service_tier or (usage.service_tier if usage else None),
+        platform=args.platform,
         grounded_retrieval=args.grounded, markup=Decimal(args.markup), free_tier=args.free_tier,
     )
     print(f"model {model} -> {cost.model_id or 'unknown'}; tier {cost.service_tier}; status {cost.status}")
@@ -120,7 +121,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     price = commands.add_parser("price", help="price one call's usage, line by line")
     price.add_argument("--model", help="model id (default: the file's modelVersion)")
     price.add_argument("--usage", required=True, help="JSON: a response body or its usageMetadata")
-    price.add_argument("--service-tier", default="standard", choices=engine.SERVICE_TIERS)
+    price.add_argument("--service-tier", choices=engine.SERVICE_TIERS,
+                       help="tier as served (default: the file's usageMetadata.serviceTier, else standard)")
     price.add_argument("--at", help="Pacific day of the request (YYYY-MM-DD); default today")
     price.add_argument("--platform", default="gemini", choices=("gemini", "vertex_ai"))
     price.add_argument("--grounded", action="store_true", help="Search/Maps grounding used: tool-use tokens not billed")

@@ -90,6 +90,7 @@ _FIELDS = {
     "tool_use_prompt_token_count": "toolUsePromptTokenCount",
     "total_token_count": "totalTokenCount",
     "prompt_tokens_details": "promptTokensDetails",
+    "prompt_token_details": "promptTokenDetails",  # embeddings' spelling (the SDK drops it; raw bodies carry it)
     "cache_tokens_details": "cacheTokensDetails",
     "candidates_tokens_details": "candidatesTokensDetails",
     "response_tokens_details": "responseTokensDetails",
@@ -148,6 +149,26 @@ def _fit(details: dict[str, int], total: int) -> dict[str, int]:
     return fitted
 
 
+def _fit_within(details: dict[str, int], total: int, bounds: dict[str, int]) -> dict[str, int]:
+    """Cached tokens by modality: reported ones first, unreported ones where the prompt still has room (text first).
+
+    Google does not say which modality unreported cached tokens are; giving them to a modality the prompt did not
+    have (or had fewer of) would bill them at the wrong cache rate.
+    """
+    fitted = {m: c for m, c in _fit(details, total).items() if m in details}
+    left = total - sum(fitted.values())
+    for modality in sorted(bounds, key=lambda m: m != "text"):
+        if left <= 0:
+            break
+        take = min(left, bounds[modality] - fitted.get(modality, 0))
+        if take > 0:
+            fitted[modality] = fitted.get(modality, 0) + take
+            left -= take
+    if left > 0:
+        fitted["text"] = fitted.get("text", 0) + left
+    return fitted
+
+
 def _subtract(whole: dict[str, int], part: dict[str, int]) -> dict[str, int]:
     """Uncached = prompt minus cache, per modality; a cache count larger than its modality spills into others."""
     rest = dict(whole)
@@ -183,8 +204,8 @@ def extract_usage(usage_metadata: Any) -> Usage | None:
     if thoughts and total is not None and prompt + candidates + tool_use == int(total) and candidates >= thoughts:
         candidates -= thoughts
 
-    prompt_details = _fit(_modality_counts(get("prompt_tokens_details")), prompt)
-    cache_details = _fit(_modality_counts(get("cache_tokens_details")), cached)
+    prompt_details = _fit(_modality_counts(get("prompt_tokens_details") or get("prompt_token_details")), prompt)
+    cache_details = _fit_within(_modality_counts(get("cache_tokens_details")), cached, prompt_details)
     output_details = _fit(
         _modality_counts(get("candidates_tokens_details") or get("response_tokens_details")), candidates
     )

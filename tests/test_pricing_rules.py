@@ -293,7 +293,8 @@ def test_cache_hit_by_modality_uses_the_modality_cache_rate() -> None:
     """
     usage = {"promptTokenCount": 10000, "cachedContentTokenCount": 8000, "candidatesTokenCount": 100,
              "totalTokenCount": 10100,
-             "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 1000}, {"modality": "AUDIO", "tokenCount": 9000}],
+             "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 1000},
+                                     {"modality": "AUDIO", "tokenCount": 9000}],
              "cacheTokensDetails": [{"modality": "AUDIO", "tokenCount": 8000}]}
     cost = price("gemini-2.5-flash", usage)
     assert lines(cost) == {
@@ -489,6 +490,24 @@ def test_e9_free_tier_costs_nothing_and_keeps_the_list_price() -> None:
     assert cost.model_id == "gemini-2.5-flash"
 
 
+def test_free_tier_project_is_not_billed_when_the_table_has_no_free_flag() -> None:
+    """§2.10: "cost = 0 for projects configured as free" — the project decides, not the table's column.
+
+    gemini-3.7-flash carries no ``free_tier`` key (no source says). A free-tier project still pays $0; the list
+    price is E2's usage at $0.75 / $3.75: 1,200 × 0.75/1M + 8,800 × 3.75/1M = 0.0009 + 0.033 = 0.033900.
+    """
+    cost = price("gemini-3.7-flash", E2, when=LATE_2026, free_tier=True)
+    assert cost.status == FREE
+    assert cost.total == Decimal("0")
+    assert cost.list_price == Decimal("0.033900")
+
+
+def test_free_only_model_free_tier() -> None:
+    """Gemma (free-only, every rate "0"): a free-tier call is free with a $0 list price."""
+    cost = price("gemma-3-27b-it", E2, free_tier=True)
+    assert cost.status == FREE and cost.total == 0 and cost.list_price == Decimal("0")
+
+
 def test_e10_failed_call_is_unbilled() -> None:
     """E10. HTTP 429/400/500: "you won't be charged" — $0, status unbilled (even if some usage was seen)."""
     cost = price_response(TABLE, "gemini-2.5-flash", None, at=MID_2026, http_ok=False)
@@ -642,7 +661,10 @@ def test_service_tier_normalisation_of_sdk_enum() -> None:
 
 
 def test_service_tier_header_spelling_reaches_the_price() -> None:
-    """price_response normalises the tier it is given: "PRIORITY" prices E2 at 0.040248, "ON_DEMAND_FLEX" at 0.011180."""
+    """price_response normalises the tier it is given.
+
+    "PRIORITY" prices E2 at 0.040248 and "ON_DEMAND_FLEX" at 0.011180 (see the flex and priority tests above).
+    """
     cost = price("gemini-2.5-flash", E2, service_tier="PRIORITY")
     assert cost.service_tier == "priority" and cost.total == Decimal("0.040248")
     cost = price("gemini-2.5-flash", E2, service_tier="ON_DEMAND_FLEX")
@@ -829,7 +851,8 @@ def test_unknown_ids_stay_unknown(requested: str | None) -> None:
 
 
 VERTEX_20 = {"promptTokenCount": 2000, "candidatesTokenCount": 500, "totalTokenCount": 2500,
-             "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 1000}, {"modality": "AUDIO", "tokenCount": 1000}]}
+             "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 1000},
+                                     {"modality": "AUDIO", "tokenCount": 1000}]}
 
 
 def test_vertex_row_where_prices_differ_gemini_2_0_flash() -> None:
@@ -845,7 +868,10 @@ def test_vertex_row_where_prices_differ_gemini_2_0_flash() -> None:
 
 
 def test_vertex_row_batch_gemini_2_0_flash() -> None:
-    """Vertex batch = half: 1,000 × 0.075/1M + 1,000 × 0.50/1M + 500 × 0.30/1M = 0.000075 + 0.0005 + 0.00015 = 0.000725."""
+    """Vertex batch = half of the Vertex row.
+
+    1,000 × 0.075/1M + 1,000 × 0.50/1M + 500 × 0.30/1M = 0.000075 + 0.0005 + 0.00015 = 0.000725
+    """
     cost = price("gemini-2.0-flash", VERTEX_20, when=at(2026, 5, 1), platform="vertex_ai", service_tier="batch")
     assert cost.total == Decimal("0.000725")
 

@@ -122,7 +122,7 @@ def price_response(
     if card is None:
         return Cost(UNPRICED, model_id=model_id, service_tier=tier)
     cost = price_usage(card, usage, grounded_retrieval=grounded_retrieval, markup=markup)
-    if free_tier and cost.status == PRICED and table.models[model_id].get("free_tier"):
+    if free_tier and cost.status == PRICED:
         # Free tier: Google bills nothing, tokens still count toward quota; keep the paid-tier figure apart.
         return Cost(FREE, (), model_id, tier, cost.long_context, cost.source, list_price=cost.total)
     return cost

@@ -7,11 +7,13 @@ messages name the exact path (``models.gemini-2.5-pro.periods[0].standard.input`
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any, Mapping
 
 SCHEMA_VERSION = 1
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 MODALITY_KEYS = {"default", "text", "image", "audio", "video", "document"}
 SERVICE_TIERS = ("standard", "batch", "flex", "priority")
 KINDS = {"text", "image", "tts", "live", "embedding", "imagen", "veo", "lyria"}
@@ -43,10 +45,13 @@ def _money(value: Any, path: str) -> None:
 
 
 def _day(value: Any, path: str) -> date:
+    # Strict: Python 3.11's fromisoformat also takes "20261201" or "2026-W49-2", which 3.10 would reject.
+    if not isinstance(value, str) or not _DATE.fullmatch(value):
+        _fail(path, f"expected a YYYY-MM-DD date, got {value!r}")
     try:
         return date.fromisoformat(value)
-    except (TypeError, ValueError):
-        _fail(path, f"expected a YYYY-MM-DD date, got {value!r}")
+    except ValueError:
+        _fail(path, f"expected a YYYY-MM-DD calendar date, got {value!r}")
     raise AssertionError  # unreachable
 
 
@@ -59,8 +64,8 @@ def _keys(obj: Any, allowed: set[str], path: str) -> None:
 
 
 def _rate(value: Any, path: str, keys: set[str] = MODALITY_KEYS) -> None:
-    if isinstance(value, str):
-        _money(value, path)
+    if not isinstance(value, Mapping):
+        _money(value, path)  # a string price, or a clear "prices are strings" error
         return
     _keys(value, keys, path)
     if "default" not in value:
