@@ -28,6 +28,27 @@ def _abandon(state: CallState | None) -> None:
         state.finish(abandoned=True)
 
 
+class _Step:
+    """One step of iteration: the call is current while the SDK works; the stream's end or failure finishes it."""
+
+    __slots__ = ("state", "_token")
+
+    def __init__(self, state: CallState) -> None:
+        self.state = state
+
+    def __enter__(self) -> None:
+        self._token = current_call.set(self.state)
+
+    def __exit__(self, exc_type: Any, error: BaseException | None, tb: Any) -> None:
+        current_call.reset(self._token)
+        if error is None:
+            return
+        if isinstance(error, (StopIteration, StopAsyncIteration)):
+            self.state.finish()
+        else:
+            self.state.finish(error)
+
+
 class SyncStreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]
     def __init__(self, wrapped: Iterator[Any], state: CallState) -> None:
         super().__init__(wrapped)
@@ -38,17 +59,8 @@ class SyncStreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]
 
     def __next__(self) -> Any:
         state = self._self_state
-        token = current_call.set(state)
-        try:
+        with _Step(state):
             chunk = next(self.__wrapped__)
-        except StopIteration:
-            state.finish()
-            raise
-        except BaseException as error:
-            state.finish(error)
-            raise
-        finally:
-            current_call.reset(token)
         _chunk(state, chunk)
         return chunk
 
@@ -70,17 +82,8 @@ class AsyncStreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]
 
     async def __anext__(self) -> Any:
         state = self._self_state
-        token = current_call.set(state)
-        try:
+        with _Step(state):
             chunk = await self.__wrapped__.__anext__()
-        except StopAsyncIteration:
-            state.finish()
-            raise
-        except BaseException as error:
-            state.finish(error)
-            raise
-        finally:
-            current_call.reset(token)
         _chunk(state, chunk)
         return chunk
 
