@@ -156,17 +156,18 @@ class CallState:
             if usage is not None:
                 usages.append(usage)
             costs.append(cost)
+        # The call's status is its most telling hop's: one unpriced hop makes the call's cost incomplete.
         statuses = {cost.status for cost in costs}
         for status in (engine.UNPRICED, engine.UNMETERED, engine.FREE, engine.PRICED):
             if status in statuses:
                 return usages, costs, status
-        return usages, costs, engine.UNBILLED if (statuses or not self.hops) else engine.UNMETERED
+        return usages, costs, engine.UNBILLED
 
     def _finish(self, error: BaseException | None, result: Any, abandoned: bool) -> None:
         duration = time.perf_counter() - self.started
         usages, costs, status = self._price()
         if error is None and not self.hops:
-            status = engine.UNMETERED
+            status = engine.UNMETERED  # succeeded without a response we could read (e.g. should_return_http_response)
         error_type = _error_type(error) if error is not None else ""
         response_model = next((h.model_version for h in reversed(self.hops) if h.model_version), "") or ""
         ttfc = self.first_chunk_at - self.started if self.first_chunk_at is not None else None

@@ -17,12 +17,13 @@ import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import parse_qs, urlsplit
 
 __all__ = ["FakeGemini", "Recorded", "Reply", "error", "quota_exceeded", "response", "stream", "usage",
            "vertex_client_kwargs"]
 
+Handler = Callable[["Recorded"], "tuple[int, dict[str, Any]]"]
 _MODEL_ACTION = re.compile(r"models/([^/:]+):(\w+)")
 _QUEUED_ACTIONS = frozenset({"generateContent", "streamGenerateContent"})
 _STATUS_NAMES = {400: "INVALID_ARGUMENT", 403: "PERMISSION_DENIED", 404: "NOT_FOUND", 429: "RESOURCE_EXHAUSTED",
@@ -40,6 +41,8 @@ class Reply:
     delay_s: float = 0.0
     chunk_delay_s: float = 0.0
     cut_after_chunks: int | None = None
+    route: str | None = None
+    """Regex searched in "METHOD /path" of a request; None answers the next generateContent/streamGenerateContent."""
 
 
 @dataclass
@@ -53,6 +56,10 @@ class Recorded:
     body: Any
     model: str | None
     action: str | None
+
+    @property
+    def line(self) -> str:
+        return f"{self.method} {self.path}"
 
 
 def usage(prompt: int = 10, candidates: int = 5, thoughts: int = 0, cached: int = 0, tool_use: int = 0,
@@ -233,28 +240,35 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         match = _MODEL_ACTION.search(url.path)
         model, action = (match.group(1), match.group(2)) if match else (None, None)
-        reply = self.fake._pop_and_record(Recorded(
-            self.command, url.path, {k: v[0] for k, v in parse_qs(url.query).items()},
-            {k.lower(): v for k, v in self.headers.items()}, body, model, action))
+        rec = Recorded(self.command, url.path, {k: v[0] for k, v in parse_qs(url.query).items()},
+                       {k.lower(): v for k, v in self.headers.items()}, body, model, action)
+        reply = self.fake._pop_and_record(rec)
         try:
             if reply is not None and reply.delay_s:
                 time.sleep(reply.delay_s)
-            if model is None or action not in (*_QUEUED_ACTIONS, "countTokens"):
-                self._json(404, error(404, "NOT_FOUND", f"Fake Gemini has no route for {self.command} {url.path}"))
-            elif action == "countTokens":
-                self._json(200, {"totalTokens": _prompt_tokens(body)})
-            elif reply is not None and reply.status != 200:
-                fallback = error(reply.status, _STATUS_NAMES.get(reply.status, "UNKNOWN"), "Fake Gemini error")
-                self._json(reply.status, reply.body if reply.body is not None else fallback, reply.headers)
-            elif action == "generateContent":
-                default = response(model_version=model, usage_metadata=usage(prompt=_prompt_tokens(body),
-                                                                             candidates=1))
-                self._json(200, reply.body if reply and reply.body is not None else default,
-                           reply.headers if reply else {})
-            else:
-                self._sse(body, model, reply or Reply())
+            self._answer(rec, reply, body, model, action)
         except OSError:
             self.close_connection = True  # the client gave up (timeout/cancel); nothing left to tell it
+
+    def _answer(self, rec: Recorded, reply: Reply | None, body: Any, model: str | None, action: str | None) -> None:
+        if reply is not None and reply.status != 200:
+            fallback = error(reply.status, _STATUS_NAMES.get(reply.status, "UNKNOWN"), "Fake Gemini error")
+            self._json(reply.status, reply.body if reply.body is not None else fallback, reply.headers)
+        elif action == "streamGenerateContent" or (reply is not None and reply.chunks is not None):
+            self._sse(body, model or "unknown", reply or Reply())
+        elif reply is not None and reply.body is not None:
+            self._json(200, reply.body, reply.headers)
+        else:
+            handler = self.fake._default_handler(rec)
+            if handler is not None:
+                status, payload = handler(rec)
+                self._json(status, payload, reply.headers if reply else {})
+            elif action == "generateContent":
+                default = response(model_version=model or "unknown",
+                                   usage_metadata=usage(prompt=_prompt_tokens(body), candidates=1))
+                self._json(200, default, reply.headers if reply else {})
+            else:
+                self._json(404, error(404, "NOT_FOUND", f"Fake Gemini has no route for {rec.line}"))
 
     def _json(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
         data = json.dumps(payload).encode()
@@ -310,6 +324,9 @@ class FakeGemini:
         self._queue: list[Reply] = []
         self._requests: list[Recorded] = []
         self._conns: set[socket.socket] = set()
+        self._routes: list[tuple[re.Pattern[str], Handler]] = [
+            (re.compile(r":countTokens$"), lambda rec: (200, {"totalTokens": _prompt_tokens(rec.body)})),
+        ]
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -367,10 +384,28 @@ class FakeGemini:
             self._queue.clear()
             self._requests.clear()
 
+    def route(self, pattern: str, handler: Handler) -> None:
+        """Default answer for requests matching ``pattern`` (regex on "METHOD /path") when no Reply is queued.
+
+        Later routes win, so a test can override a built-in default.
+        """
+        with self._lock:
+            self._routes.insert(0, (re.compile(pattern), handler))
+
+    def _default_handler(self, rec: Recorded) -> Handler | None:
+        with self._lock:
+            return next((handler for pattern, handler in self._routes if pattern.search(rec.line)), None)
+
     def _pop_and_record(self, rec: Recorded) -> Reply | None:
         with self._lock:
             self._requests.append(rec)
-            return self._queue.pop(0) if self._queue and rec.action in _QUEUED_ACTIONS else None
+            for index, reply in enumerate(self._queue):
+                if reply.route is None:
+                    if rec.action in _QUEUED_ACTIONS:
+                        return self._queue.pop(index)
+                elif re.search(reply.route, rec.line):
+                    return self._queue.pop(index)
+            return None
 
     def _track(self, conn: socket.socket, *, add: bool) -> None:
         with self._lock:

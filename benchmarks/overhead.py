@@ -1,0 +1,935 @@
+#!/usr/bin/env python3
+"""What otel-gemini adds to a Gemini call, next to a bare client and to the other instrumentations.
+
+Run with any Python 3.10+ (stdlib only); it builds its own virtualenvs and starts one worker process per mode::
+
+    python3 benchmarks/overhead.py            # the full run (about 8 minutes on the 2-core CI machine)
+    python3 benchmarks/overhead.py --quick    # a smoke run of the same steps (about 1.5 minutes)
+    python3 benchmarks/overhead.py --profile otel-gemini   # where otel-gemini's own time goes (cProfile)
+
+benchmarks/README.md says what each number means and how to compare fairly. Nothing here is a test: no timing
+threshold lives in the test suite, because timings depend on the machine and the figures are directional.
+
+The same file plays four roles, chosen by hidden flags, so the whole benchmark is one file to read:
+the orchestrator (default; system Python), ``--serve`` (the fake endpoint, in its own process so its CPU and
+its GIL are not charged to the client being measured), ``--worker`` (one mode in one venv, driven over a
+pipe) and ``--import-probe`` (one fresh-interpreter import timing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import queue
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Callable, Iterator
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+FAKE_GEMINI = REPO / "otel_gemini" / "testing" / "fake_gemini.py"
+MODEL = "gemini-2.5-flash"  # in otel-gemini's bundled price table, so every call is priced (the real cost path)
+PROMPT = "Say ok."
+
+# -- environments ------------------------------------------------------------------------------------------------
+
+# OpenTelemetry is pinned one patch behind requirements/test-base.txt (1.45.2 / 0.66b2) because OpenLIT pulls
+# the contrib web-framework instrumentations, whose newest release here is 0.66b1: with 0.66b2 pip finds no
+# solution. Every venv uses the same pins so the SDK's own cost is identical across modes.
+OTEL_PINS = [
+    "opentelemetry-api==1.45.1",
+    "opentelemetry-sdk==1.45.1",
+    "opentelemetry-instrumentation==0.66b1",
+    "opentelemetry-semantic-conventions==0.66b1",
+]
+OTEL_GEMINI_DEPS = ["prometheus-client==0.26.0", "wrapt==2.5.2"]  # otel-gemini itself comes from the work tree
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    """One virtualenv: a google-genai line plus the peers that support it."""
+
+    name: str
+    sdk: str
+    base: list[str]
+    peers: dict[str, list[str]]  # mode -> extra packages; installed one by one so one failure spares the rest
+    modes: list[str]
+
+
+ENVS = [
+    EnvSpec(
+        name="genai3", sdk="google-genai 3.4.0",
+        base=["google-genai==3.4.0", *OTEL_PINS, *OTEL_GEMINI_DEPS],
+        peers={"openllmetry": ["opentelemetry-instrumentation-google-generativeai==0.62.4"],
+               "openlit": ["openlit==1.45.0"]},
+        modes=["bare", "otel-gemini", "otel-gemini-unsampled", "openllmetry", "openlit"],
+    ),
+    EnvSpec(
+        # The official instrumentation declares google-genai<3 and refuses to instrument 3.x, so it is
+        # measured on the last 2.x release, with a bare client and otel-gemini beside it on the same line.
+        name="genai2", sdk="google-genai 2.34.0",
+        base=["google-genai==2.34.0", *OTEL_PINS, *OTEL_GEMINI_DEPS],
+        peers={"official": ["opentelemetry-instrumentation-google-genai==1.3b0"]},
+        modes=["bare", "otel-gemini", "otel-gemini-unsampled", "official"],
+    ),
+]
+PEER_LABELS = {
+    "bare": "bare client",
+    "otel-gemini": "otel-gemini",
+    "otel-gemini-unsampled": "otel-gemini, span not sampled",
+    "official": "official (opentelemetry-instrumentation-google-genai 1.3b0)",
+    "openllmetry": "OpenLLMetry (opentelemetry-instrumentation-google-generativeai 0.62.4)",
+    "openlit": "OpenLIT 1.45.0",
+}
+PEERS = ("official", "openllmetry", "openlit")
+OURS = ("otel-gemini", "otel-gemini-unsampled")
+
+
+def _pip_error(output: str) -> str:
+    """The line of pip's output that says why, without the mirror's per-package 'Location ignored' noise."""
+    lines = [line for line in output.splitlines() if line.strip() and "is ignored: it is neither" not in line]
+    errors = [line for line in lines if line.startswith("ERROR")]
+    return (errors or lines or ["pip failed"])[0][:200]
+
+
+def _pip(python: Path, args: list[str]) -> tuple[bool, str]:
+    proc = subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", *args],
+                          capture_output=True, text=True)
+    return proc.returncode == 0, _pip_error(proc.stdout + proc.stderr)
+
+
+def ensure_env(spec: EnvSpec, venv_dir: Path, log: Callable[[str], None]) -> dict[str, Any]:
+    """Create or reuse a venv; returns {"python": path or None, "na": {mode: reason}}.
+
+    A marker file records what was installed, so a second run skips pip entirely; it is rebuilt when the
+    package list in this file changes. Peers install against a constraints file of the base's exact versions,
+    so a peer can never move google-genai or OpenTelemetry under the other modes.
+    """
+    root = venv_dir / spec.name
+    python = root / "bin" / "python"
+    digest = hashlib.sha256(json.dumps([spec.base, spec.peers], sort_keys=True).encode()).hexdigest()[:16]
+    marker = root / ".overhead-bench.json"
+    if marker.exists() and python.exists():
+        state = json.loads(marker.read_text())
+        if state.get("digest") == digest:
+            return {"python": python if state["base_ok"] else None, "na": state["na"]}
+    log(f"setting up {root} ({spec.sdk}); pip output is kept quiet")
+    na: dict[str, str] = {}
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(root)], check=True)
+    ok, why = _pip(python, spec.base)
+    if ok:
+        frozen = subprocess.run([str(python), "-m", "pip", "freeze", "--exclude-editable"], capture_output=True,
+                                text=True, check=True).stdout
+        constraints = root / "base-constraints.txt"
+        constraints.write_text(frozen)
+        for mode, packages in spec.peers.items():
+            peer_ok, peer_why = _pip(python, ["-c", str(constraints), *packages])
+            if not peer_ok:
+                na[mode] = f"install failed: {peer_why}"
+                log(f"  {mode}: n/a ({na[mode]})")
+    else:
+        na = {mode: f"base install failed: {why}" for mode in spec.modes}
+        log(f"  {spec.name}: base install failed: {why}")
+    marker.write_text(json.dumps({"digest": digest, "base_ok": ok, "na": na}))
+    return {"python": python if ok else None, "na": na}
+
+
+def child_env(venv_dir: Path) -> dict[str, str]:
+    """The environment of every child: the work tree's otel_gemini, nothing that could export or phone out.
+
+    OTEL_*/TRACELOOP_*/OPENLIT_* variables of the caller are dropped (an exporter endpoint in the shell would
+    otherwise send spans somewhere); *_EXPORTER=none keeps any SDK the peers create from printing to the console.
+    Bytecode goes to a cache under the venv dir, so the benchmark writes nothing into the repository.
+    """
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("OTEL_", "TRACELOOP_", "OPENLIT_", "GOOGLE_", "GEMINI_", "PYTHON"))}
+    env.update({
+        "PYTHONPATH": str(REPO),
+        "PYTHONPYCACHEPREFIX": str(venv_dir / ".pycache"),
+        "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost",
+        "OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none", "OTEL_LOGS_EXPORTER": "none",
+        "TRACELOOP_TELEMETRY": "false",
+    })
+    return env
+
+
+# -- the fake endpoint (its own process) -------------------------------------------------------------------------
+
+
+def load_fake_gemini() -> Any:
+    """Load fake_gemini.py by path: it is stdlib-only, and this keeps otel_gemini out of bare processes."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_fake_gemini", FAKE_GEMINI)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve annotations through sys.modules
+    spec.loader.exec_module(module)
+    return module
+
+
+def serve_main() -> None:
+    """Run FakeGemini until stdin closes.
+
+    Two changes to the test fake, both on this process only: TCP_NODELAY on its sockets (the handler sends
+    headers and body in separate writes, and Nagle's algorithm against the client's delayed ACK adds ~40 ms to
+    every call, which would drown everything measured here), and a periodic clear() of the recorded requests
+    (100k recorded calls would otherwise grow the server without bound).
+    """
+    fake_gemini = load_fake_gemini()
+    fake_gemini._Handler.disable_nagle_algorithm = True
+    fake = fake_gemini.FakeGemini().start()
+
+    def clear_forever() -> None:
+        while True:
+            time.sleep(2)
+            fake.clear()
+
+    threading.Thread(target=clear_forever, daemon=True).start()
+    print(fake.base_url, flush=True)
+    sys.stdin.read()
+    fake.stop()
+
+
+# -- a worker: one mode in one venv ------------------------------------------------------------------------------
+
+
+class InProcessEndpoint:
+    """The fake's default answers without a socket: an httpx/httpx2 MockTransport handler.
+
+    Over loopback HTTP the request costs ~1-2 ms and its jitter is larger than what instrumentation adds; this
+    transport keeps all of the SDK's own work (request building, pydantic parsing, SSE line splitting) and
+    drops only the socket, so the added µs stand out. Bodies are built by fake_gemini's own builders, cached
+    per request body, so the transport costs the same in every mode.
+    """
+
+    def __init__(self, fake_gemini: Any) -> None:
+        self._fake = fake_gemini
+        self._cache: dict[tuple[str, bytes], tuple[bytes, str]] = {}
+
+    def body_for(self, path: str, content: bytes) -> tuple[bytes, str]:
+        key = (path, content)
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit
+        fake = self._fake
+        match = fake._MODEL_ACTION.search(path)
+        model, action = match.group(1), match.group(2)
+        request = json.loads(content) if content else None
+        usage = fake.usage(prompt=fake._prompt_tokens(request), candidates=1)
+        if action == "generateContent":
+            made = (json.dumps(fake.response(model_version=model, usage_metadata=usage)).encode(),
+                    "application/json; charset=UTF-8")
+        else:
+            chunks = fake.stream(["o", "k"], model_version=model, final_usage=usage)
+            made = (b"".join(f"data: {json.dumps(c)}\r\n\r\n".encode() for c in chunks), "text/event-stream")
+        self._cache[key] = made
+        return made
+
+    def transport(self, httpx_module: Any) -> Any:
+        def handler(request: Any) -> Any:
+            body, content_type = self.body_for(request.url.path, request.content)
+            return httpx_module.Response(200, content=body, headers={"content-type": content_type})
+
+        return httpx_module.MockTransport(handler)
+
+
+@dataclass
+class Sinks:
+    """Where every mode's telemetry lands: in memory, so nothing is exported and nothing leaves the process."""
+
+    spans: Any
+    reader: Any
+    logs: Any
+    tracer_provider: Any
+    meter_provider: Any
+    logger_provider: Any
+
+
+def make_sinks(sampled: bool) -> Sinks:
+    """SimpleSpanProcessor + InMemorySpanExporter and an InMemoryMetricReader, set globally as well.
+
+    Set globally because OpenLIT takes no providers as arguments (it reuses the global SDK providers); the
+    others also get them passed explicitly. A LoggerProvider with an in-memory exporter is there for peers that
+    emit log events (OpenLIT does by default), so their default behaviour is measured without console output.
+    """
+    from opentelemetry import _logs, metrics, trace
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+
+    try:
+        from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter as InMemoryLogs
+    except ImportError:  # older SDK spelling
+        from opentelemetry.sdk._logs.export import InMemoryLogExporter as InMemoryLogs  # type: ignore
+
+    spans = InMemorySpanExporter()
+    tracer_provider = TracerProvider(sampler=None if sampled else ALWAYS_OFF)
+    tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
+    reader = InMemoryMetricReader()
+    meter_provider = MeterProvider(metric_readers=[reader])
+    logs = InMemoryLogs()
+    logger_provider = LoggerProvider()
+    logger_provider.add_log_record_processor(SimpleLogRecordProcessor(logs))
+    trace.set_tracer_provider(tracer_provider)
+    metrics.set_meter_provider(meter_provider)
+    _logs.set_logger_provider(logger_provider)
+    return Sinks(spans, reader, logs, tracer_provider, meter_provider, logger_provider)
+
+
+def instrument(mode: str, sinks: Sinks, workdir: Path) -> str:
+    """Turn on one mode's instrumentation with its defaults; returns a note on what was configured."""
+    if mode == "bare":
+        return "no instrumentation"
+    if mode in OURS:
+        import otel_gemini
+
+        otel_gemini.instrument(tracer_provider=sinks.tracer_provider, meter_provider=sinks.meter_provider)
+        return "otel_gemini.instrument(tracer_provider, meter_provider)"
+    if mode == "official":
+        from opentelemetry.instrumentation.google_genai import GoogleGenAiSdkInstrumentor
+
+        inst = GoogleGenAiSdkInstrumentor()
+        inst.instrument(tracer_provider=sinks.tracer_provider, meter_provider=sinks.meter_provider,
+                        logger_provider=sinks.logger_provider)
+        if not inst.is_instrumented_by_opentelemetry:
+            raise RuntimeError("GoogleGenAiSdkInstrumentor refused to instrument (dependency check)")
+        return "GoogleGenAiSdkInstrumentor().instrument(tracer_provider, meter_provider, logger_provider)"
+    if mode == "openllmetry":
+        from opentelemetry.instrumentation.google_generativeai import GoogleGenerativeAiInstrumentor
+
+        inst = GoogleGenerativeAiInstrumentor()
+        inst.instrument(tracer_provider=sinks.tracer_provider, meter_provider=sinks.meter_provider,
+                        logger_provider=sinks.logger_provider)
+        if not inst.is_instrumented_by_opentelemetry:
+            raise RuntimeError("GoogleGenerativeAiInstrumentor refused to instrument (dependency check)")
+        return "GoogleGenerativeAiInstrumentor().instrument(tracer_provider, meter_provider, logger_provider)"
+    if mode == "openlit":
+        import openlit
+
+        # pricing_json as a local file: by default init() downloads a pricing JSON from GitHub. The entry
+        # prices MODEL at Gemini's list price per 1k tokens, so OpenLIT runs its cost path like otel-gemini.
+        pricing = workdir / "openlit-pricing.json"
+        pricing.write_text(json.dumps({"chat": {MODEL: {"promptPrice": 0.0003, "completionPrice": 0.0025}}}))
+        openlit.init(pricing_json=str(pricing), collect_gpu_stats=False, collect_system_metrics=False)
+        return "openlit.init(pricing_json=<local file>) on the global SDK providers"
+    raise ValueError(f"unknown mode {mode}")
+
+
+class Worker:
+    """The measuring side: a client per transport, rounds on request, results as JSON."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.mode: str = config["mode"]
+        workdir = Path(config["workdir"])
+        fake_gemini = load_fake_gemini()
+        self.sinks = make_sinks(sampled=self.mode != "otel-gemini-unsampled")
+        self.note = instrument(self.mode, self.sinks, workdir)
+
+        from google import genai
+        from google.genai import types
+
+        self.sdk_version = getattr(genai, "__version__", "?")
+        http_client = genai.Client(api_key="bench-key", http_options=types.HttpOptions(base_url=config["base_url"]))
+        # The SDK subclasses the HTTP client; its base class says which library it runs on (httpx2 on 3.x).
+        backend = next(cls.__module__.split(".")[0] for cls in type(http_client._api_client._httpx_client).__mro__
+                       if cls.__module__.split(".")[0] in ("httpx", "httpx2"))
+        httpx_module = __import__(backend)
+        endpoint = InProcessEndpoint(fake_gemini)
+        inproc_client = genai.Client(api_key="bench-key", http_options=types.HttpOptions(
+            base_url=config["base_url"], client_args={"transport": endpoint.transport(httpx_module)}))
+        self.clients = {"http": http_client, "inproc": inproc_client}
+        self.backend = backend
+
+    def call(self, client: Any, kind: str) -> None:
+        if kind == "generate":
+            response = client.models.generate_content(model=MODEL, contents=PROMPT)
+            if response.text != "ok":
+                raise RuntimeError(f"unexpected response text {response.text!r}")
+        else:
+            for _chunk in client.models.generate_content_stream(model=MODEL, contents=PROMPT):
+                pass
+
+    def telemetry_counts(self) -> dict[str, Any]:
+        """Spans, log records and metric points recorded since the last clear; then clear them.
+
+        Metric collection is timed because it is where deferred work lands: otel-gemini replays its queued
+        histogram points into the SDK at collection, so leaving it out would flatter it.
+        """
+        started = time.perf_counter_ns()
+        data = self.sinks.reader.get_metrics_data()
+        collect_ns = time.perf_counter_ns() - started
+        metric_names: dict[str, int] = {}
+        for resource_metrics in (data.resource_metrics if data else []):
+            for scope in resource_metrics.scope_metrics:
+                for metric in scope.metrics:
+                    metric_names[metric.name] = metric_names.get(metric.name, 0) + len(metric.data.data_points)
+        spans = self.sinks.spans.get_finished_spans()
+        span_names = sorted({span.name for span in spans})
+        attributes = max((len(span.attributes or {}) for span in spans), default=0)
+        logs = len(self.sinks.logs.get_finished_logs())
+        self.sinks.spans.clear()
+        self.sinks.logs.clear()
+        return {"collect_ns": collect_ns, "spans": len(spans), "span_names": span_names,
+                "span_attributes": attributes, "logs": logs, "metrics": metric_names}
+
+    def round(self, kind: str, transport: str, calls: int, warmup: int) -> dict[str, Any]:
+        import gc
+
+        client = self.clients[transport]
+        for _ in range(warmup):
+            self.call(client, kind)
+        self.telemetry_counts()  # clears warm-up telemetry (and runs the collection its calls queued)
+        gc.collect()  # each round starts from the same heap state; collections during the loop still count
+        samples = []
+        clock = time.perf_counter_ns
+        call = self.call
+        for _ in range(calls):
+            started = clock()
+            call(client, kind)
+            samples.append(clock() - started)
+        counts = self.telemetry_counts()
+        return {"samples": samples, **counts}
+
+    def memory(self, transport: str, calls: int, checkpoints: list[int], clear_every: int,
+               collect_every: int) -> dict[str, Any]:
+        """RSS and live-object count at checkpoints over `calls` calls, generate and stream alternating.
+
+        Every `clear_every` calls the in-memory span and log exporters are cleared (they keep every span by
+        design, which is the test harness growing, not the instrumentation); every `collect_every` calls the
+        metric reader collects, as a periodic reader would (that also drains otel-gemini's histogram queue).
+        """
+        import gc
+
+        client = self.clients[transport]
+        points = []
+        started = time.perf_counter()
+        for i in range(1, calls + 1):
+            self.call(client, "generate" if i % 2 else "stream")
+            if i % clear_every == 0:
+                self.sinks.spans.clear()
+                self.sinks.logs.clear()
+            if i % collect_every == 0:
+                self.sinks.reader.get_metrics_data()
+            if i in checkpoints:
+                gc.collect()
+                points.append({"calls": i, "rss_kib": _rss_kib(), "objects": len(gc.get_objects()),
+                               "elapsed_s": round(time.perf_counter() - started, 1)})
+        return {"points": points}
+
+    def profile(self, kind: str, transport: str, calls: int, warmup: int, top: int) -> dict[str, Any]:
+        """cProfile over `calls` calls; the text keeps only functions of the instrumentation and OTel."""
+        import cProfile
+        import io
+        import pstats
+
+        client = self.clients[transport]
+        for _ in range(warmup):
+            self.call(client, kind)
+        self.telemetry_counts()
+        profiler = cProfile.Profile()
+        profiler.enable()
+        for _ in range(calls):
+            self.call(client, kind)
+        self.telemetry_counts()  # the collection (and its replay of deferred histograms) is part of the cost
+        profiler.disable()
+        out = io.StringIO()
+        stats = pstats.Stats(profiler, stream=out)
+        total = stats.total_tt  # type: ignore[attr-defined]
+        filters = "otel_gemini|opentelemetry|wrapt|openlit|_call|_streams"
+        stats.sort_stats("cumulative").print_stats(filters, top)
+        stats.sort_stats("tottime").print_stats(filters, top)
+        return {"total_s": total, "per_call_us": total / calls * 1e6, "text": out.getvalue()}
+
+
+def _rss_kib() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return -1
+
+
+def worker_main(config_json: str) -> None:
+    """Serve commands from stdin; replies go to a private copy of stdout.
+
+    Instrumentation libraries may print (OpenLIT logs, console exporters); fd 1 is pointed at stderr so nothing
+    they write can corrupt the protocol.
+    """
+    reply_fd = os.dup(1)
+    os.dup2(2, 1)
+    replies = os.fdopen(reply_fd, "w", buffering=1)
+
+    def send(obj: dict[str, Any]) -> None:
+        replies.write(json.dumps(obj) + "\n")
+        replies.flush()
+
+    try:
+        worker = Worker(json.loads(config_json))
+    except Exception as failure:
+        import traceback
+
+        traceback.print_exc()
+        send({"error": f"{type(failure).__name__}: {failure}"[:300]})
+        return
+    send({"ready": True, "note": worker.note, "sdk": worker.sdk_version, "backend": worker.backend})
+    for line in sys.stdin:
+        command = json.loads(line)
+        op = command.pop("op")
+        if op == "exit":
+            return
+        try:
+            send(getattr(worker, op)(**command))
+        except Exception as failure:
+            import traceback
+
+            traceback.print_exc()
+            send({"error": f"{type(failure).__name__}: {failure}"[:300]})
+
+
+def import_probe_main(what: str) -> None:
+    """One fresh interpreter, one timed import; the caller takes the median over several."""
+    if what == "otel_gemini+genai":
+        import google.genai  # noqa: F401  (pre-imported: what an app that already uses the SDK pays)
+    started = time.perf_counter()
+    if what == "google.genai":
+        import google.genai  # noqa: F401,F811
+    else:
+        import otel_gemini  # noqa: F401
+    print(time.perf_counter() - started)
+
+
+# -- orchestrator ------------------------------------------------------------------------------------------------
+
+
+class WorkerProcess:
+    """A worker child and a reader thread, so a hung child costs a timeout instead of the whole run."""
+
+    def __init__(self, python: Path, mode: str, env_name: str, config: dict[str, Any], env: dict[str, str],
+                 log_path: Path) -> None:
+        self.mode, self.env_name = mode, env_name
+        self.log_path = log_path
+        self._log = open(log_path, "w")
+        self.proc = subprocess.Popen([str(python), str(Path(__file__).resolve()), "--worker", json.dumps(config)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, text=True,
+                                     env=env, cwd=str(config["workdir"]))
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._pump, args=(self.proc.stdout,), daemon=True).start()
+        self.dead: str | None = None
+
+    def _pump(self, stream: IO[str]) -> None:
+        for line in stream:
+            self._lines.put(line)
+        self._lines.put(None)
+
+    def _reason(self, default: str) -> str:
+        tail = [line.strip() for line in self.log_path.read_text(errors="replace").splitlines() if line.strip()]
+        return (tail[-1] if tail else default)[:200]
+
+    def receive(self, timeout: float) -> dict[str, Any]:
+        try:
+            line = self._lines.get(timeout=timeout)
+        except queue.Empty:
+            self.kill()
+            self.dead = f"timed out after {timeout:.0f} s"
+            raise RuntimeError(self.dead) from None
+        if line is None:
+            self.proc.wait()
+            self.dead = f"crashed (exit {self.proc.returncode}): {self._reason('no output')}"
+            raise RuntimeError(self.dead)
+        reply = json.loads(line)
+        if "error" in reply:
+            raise RuntimeError(reply["error"])
+        return reply
+
+    def request(self, timeout: float, **command: Any) -> dict[str, Any]:
+        if self.dead:
+            raise RuntimeError(self.dead)
+        assert self.proc.stdin is not None
+        try:
+            self.proc.stdin.write(json.dumps(command) + "\n")
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            pass  # receive() reports the crash with the child's last words
+        return self.receive(timeout)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                assert self.proc.stdin is not None
+                self.proc.stdin.write(json.dumps({"op": "exit"}) + "\n")
+                self.proc.stdin.close()
+                self.proc.wait(timeout=10)
+            except Exception:
+                self.kill()
+        self._log.close()
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@dataclass
+class Series:
+    """All rounds of one (env, mode, kind, transport)."""
+
+    samples: list[int] = field(default_factory=list)
+    round_medians: list[float] = field(default_factory=list)
+    collect_ns: int = 0
+    spans: int = 0
+    logs: int = 0
+    calls: int = 0
+    metrics: dict[str, int] = field(default_factory=dict)
+    span_names: list[str] = field(default_factory=list)
+    span_attributes: int = 0
+
+
+def _fmt_us(ns: float | None, signed: bool = False) -> str:
+    if ns is None:
+        return "-"
+    return f"{ns / 1000:+.1f}" if signed else f"{ns / 1000:.1f}"
+
+
+def summarize(series: dict[tuple[str, str, str, str], Series], na: dict[tuple[str, str], str],
+              transports: list[str]) -> tuple[str, dict[str, Any]]:
+    """The tables: medians, means (with the collection cost spread over the calls) and the cost over bare.
+
+    "added" is paired by round: each round's median minus the bare client's median in the same round (the
+    rounds are interleaved, so a slow minute of the machine hits both), then the median over rounds; the range
+    over rounds shows how much to trust it.
+    """
+    lines: list[str] = []
+    table: dict[str, Any] = {}
+    for spec in ENVS:
+        for transport in transports:
+            for kind in ("generate", "stream"):
+                title = (f"{spec.sdk}, {'generate_content' if kind == 'generate' else 'generate_content_stream'}, "
+                         f"{'HTTP to the fake endpoint' if transport == 'http' else 'in-process transport'}")
+                lines += ["", title,
+                          f"  {'mode':<24}{'median µs':>11}{'mean µs':>11}{'added med':>11}"
+                          f"{'(range)':>17}{'added mean':>12}{'÷ best peer':>12}  spans/logs per call"]
+                bare = series.get((spec.name, "bare", kind, transport))
+                rows: dict[str, dict[str, Any]] = {}
+                for mode in spec.modes:
+                    s = series.get((spec.name, mode, kind, transport))
+                    if (spec.name, mode) in na or s is None or not s.samples:
+                        rows[mode] = {"na": na.get((spec.name, mode), "no data")}
+                        continue
+                    median = statistics.median(s.samples)
+                    mean = (sum(s.samples) + s.collect_ns) / len(s.samples)
+                    row: dict[str, Any] = {"median_ns": median, "mean_ns": mean, "calls": len(s.samples),
+                                           "spans_per_call": s.spans / s.calls, "logs_per_call": s.logs / s.calls,
+                                           "collect_ns_per_call": s.collect_ns / len(s.samples),
+                                           "metrics": s.metrics, "span_names": s.span_names,
+                                           "span_attributes": s.span_attributes,
+                                           "round_medians_ns": s.round_medians}
+                    if bare is not None and bare.samples and mode != "bare":
+                        diffs = [m - b for m, b in zip(s.round_medians, bare.round_medians)]
+                        row["added_median_ns"] = statistics.median(diffs)
+                        row["added_range_ns"] = (min(diffs), max(diffs))
+                        row["added_mean_ns"] = mean - (sum(bare.samples) + bare.collect_ns) / len(bare.samples)
+                    rows[mode] = row
+                peer_added = [rows[p]["added_median_ns"] for p in PEERS
+                              if p in rows and "added_median_ns" in rows[p]]
+                best = min(peer_added) if peer_added else None
+                for mode in spec.modes:
+                    row = rows[mode]
+                    if "na" in row:
+                        lines.append(f"  {mode:<24}n/a ({row['na']})")
+                        continue
+                    ratio = "-"
+                    if best is not None and "added_median_ns" in row and best > 0:
+                        ratio = f"{row['added_median_ns'] / best:.2f}x"
+                        row["ratio_to_best_peer"] = row["added_median_ns"] / best
+                    rng = row.get("added_range_ns")
+                    rng_text = f"[{_fmt_us(rng[0], True)}, {_fmt_us(rng[1], True)}]" if rng else "-"
+                    lines.append(
+                        f"  {mode:<24}{_fmt_us(row['median_ns']):>11}{_fmt_us(row['mean_ns']):>11}"
+                        f"{_fmt_us(row.get('added_median_ns'), True):>11}{rng_text:>17}"
+                        f"{_fmt_us(row.get('added_mean_ns'), True):>12}{ratio:>12}"
+                        f"  {row['spans_per_call']:.2f}/{row['logs_per_call']:.2f}")
+                table[f"{spec.name}/{kind}/{transport}"] = rows
+    return "\n".join(lines), table
+
+
+def warnings_for(table: dict[str, Any]) -> list[str]:
+    """Things a reader should not miss: a peer that records nothing, or records less than one span per call."""
+    out = []
+    for key, rows in table.items():
+        for mode, row in rows.items():
+            if "na" in row or mode == "bare":
+                continue
+            expected_spans = 0.0 if mode == "otel-gemini-unsampled" else 1.0
+            if row["spans_per_call"] + 1e-9 < expected_spans:
+                out.append(f"{key}: {mode} recorded {row['spans_per_call']:.2f} spans per call")
+            if not row["metrics"]:
+                out.append(f"{key}: {mode} recorded no metric points")
+    return out
+
+
+def import_times(python: Path, env: dict[str, str], runs: int) -> dict[str, float]:
+    """Median seconds over `runs` fresh interpreters (after one unmeasured run that fills the bytecode cache)."""
+    out = {}
+    for what in ("otel_gemini", "otel_gemini+genai", "google.genai"):
+        times = []
+        for i in range(runs + 1):
+            proc = subprocess.run([str(python), str(Path(__file__).resolve()), "--import-probe", what],
+                                  capture_output=True, text=True, env=env)
+            if proc.returncode != 0:
+                raise RuntimeError(_pip_error(proc.stderr))
+            if i:
+                times.append(float(proc.stdout.strip().splitlines()[-1]))
+        out[what] = statistics.median(times)
+    return out
+
+
+def start_server(env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
+    server = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--serve"], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True, env=env)
+    assert server.stdout is not None
+    base_url = server.stdout.readline().strip()
+    if not base_url.startswith("http://127.0.0.1:"):
+        server.kill()
+        raise SystemExit(f"the fake endpoint did not start: {base_url!r}")
+    return server, base_url
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="a short run of every step, for a smoke check")
+    parser.add_argument("--venv-dir", type=Path, default=HERE / ".venvs", help="where the venvs live (reused)")
+    parser.add_argument("--rounds", type=int, help="interleaved rounds per mode (default 5; quick 2)")
+    parser.add_argument("--calls", type=int, help="timed HTTP calls per round (default 1000; quick 100)")
+    parser.add_argument("--inproc-calls", type=int, help="timed in-process calls per round (default 2000; quick 200)")
+    parser.add_argument("--no-inproc", action="store_true", help="skip the in-process transport tables")
+    parser.add_argument("--memory-calls", type=int, help="calls in the memory run (default 100000; quick 5000)")
+    parser.add_argument("--import-runs", type=int, help="fresh interpreters per import timing (default 7; quick 3)")
+    parser.add_argument("--only", help="comma-separated modes to run (default: all)")
+    parser.add_argument("--json", type=Path, help="write every figure here (default: a file under the temp dir)")
+    parser.add_argument("--profile", metavar="MODE", help="instead of the benchmark, cProfile one mode")
+    parser.add_argument("--profile-env", default="genai3", choices=[e.name for e in ENVS])
+    parser.add_argument("--profile-kind", default="generate", choices=["generate", "stream"])
+    parser.add_argument("--profile-transport", default="inproc", choices=["inproc", "http"])
+    parser.add_argument("--profile-calls", type=int, default=3000)
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--import-probe", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.serve:
+        return serve_main()
+    if args.worker:
+        return worker_main(args.worker)
+    if args.import_probe:
+        return import_probe_main(args.import_probe)
+
+    quick = args.quick
+    rounds = args.rounds or (2 if quick else 5)
+    calls = args.calls or (100 if quick else 1000)
+    inproc_calls = args.inproc_calls or (200 if quick else 2000)
+    memory_calls = args.memory_calls if args.memory_calls is not None else (5000 if quick else 100_000)
+    import_runs = args.import_runs or (3 if quick else 7)
+    transports = ["http"] + ([] if args.no_inproc else ["inproc"])
+    only = set(args.only.split(",")) if args.only else None
+    started = time.perf_counter()
+
+    def log(message: str) -> None:
+        print(f"[{time.perf_counter() - started:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+    args.venv_dir.mkdir(parents=True, exist_ok=True)
+    env = child_env(args.venv_dir)
+    workdir = Path(tempfile.mkdtemp(prefix="otel-gemini-overhead-"))
+    pythons: dict[str, Path | None] = {}
+    na: dict[tuple[str, str], str] = {}
+    for spec in ENVS:
+        state = ensure_env(spec, args.venv_dir, log)
+        pythons[spec.name] = state["python"]
+        for mode, reason in state["na"].items():
+            na[(spec.name, mode)] = reason
+
+    server, base_url = start_server(env)
+    log(f"fake endpoint at {base_url} (own process, TCP_NODELAY)")
+    workers: dict[tuple[str, str], WorkerProcess] = {}
+    try:
+        if args.profile:
+            return run_profile(args, pythons, env, base_url, workdir, log)
+
+        for spec in ENVS:
+            python = pythons[spec.name]
+            for mode in spec.modes:
+                if (spec.name, mode) in na or python is None or (only and mode not in only):
+                    continue
+                config = {"mode": mode, "base_url": base_url, "workdir": str(workdir)}
+                workers[(spec.name, mode)] = WorkerProcess(python, mode, spec.name, config, env,
+                                                           workdir / f"{spec.name}-{mode}.log")
+        notes: dict[str, Any] = {}
+        for key, worker in list(workers.items()):
+            try:
+                ready = worker.receive(timeout=180)
+                notes[f"{key[0]}/{key[1]}"] = ready
+            except RuntimeError as failure:
+                na[key] = str(failure)
+                log(f"{key[0]}/{key[1]}: n/a ({failure})")
+                worker.close()
+                del workers[key]
+        log(f"{len(workers)} workers ready: {', '.join(f'{e}/{m}' for e, m in workers)}")
+
+        series: dict[tuple[str, str, str, str], Series] = {}
+        order = list(workers)
+        for r in range(rounds):
+            for transport in transports:
+                n = calls if transport == "http" else inproc_calls
+                warmup = (200 if r == 0 else 50) if not quick else 20
+                for kind in ("generate", "stream"):
+                    shift = r % len(order) if order else 0
+                    for key in order[shift:] + order[:shift]:  # rotate so no mode always runs first
+                        worker = workers[key]
+                        if key in na:
+                            continue
+                        try:
+                            reply = worker.request(timeout=120 + n * 0.05, op="round", kind=kind,
+                                                   transport=transport, calls=n, warmup=warmup)
+                        except RuntimeError as failure:
+                            na[key] = str(failure)
+                            log(f"{key[0]}/{key[1]}: n/a ({failure})")
+                            continue
+                        s = series.setdefault((key[0], key[1], kind, transport), Series())
+                        s.samples += reply["samples"]
+                        s.round_medians.append(statistics.median(reply["samples"]))
+                        s.collect_ns += reply["collect_ns"]
+                        s.spans += reply["spans"]
+                        s.logs += reply["logs"]
+                        s.calls += len(reply["samples"])
+                        s.metrics, s.span_names = reply["metrics"], reply["span_names"]
+                        s.span_attributes = reply["span_attributes"]
+                log(f"round {r + 1}/{rounds} {transport} done")
+        for worker in workers.values():
+            worker.close()
+        workers.clear()
+
+        text, table = summarize(series, na, transports)
+        results: dict[str, Any] = {"rounds": rounds, "calls": calls, "inproc_calls": inproc_calls,
+                                   "model": MODEL, "workers": notes, "tables": table}
+
+        log("import time")
+        imports: dict[str, Any] = {}
+        for spec in ENVS:
+            python = pythons[spec.name]
+            if python is None:
+                continue
+            try:
+                imports[spec.name] = import_times(python, env, import_runs)
+            except RuntimeError as failure:
+                imports[spec.name] = {"error": str(failure)}
+        results["import_s"] = imports
+
+        memory: dict[str, Any] = {}
+        if memory_calls and pythons.get("genai3") is not None and ("genai3", "otel-gemini") not in na:
+            log(f"memory: {memory_calls} calls of otel-gemini in a fresh process (in-process transport)")
+            memory = run_memory(pythons["genai3"], env, base_url, workdir, memory_calls)  # type: ignore[arg-type]
+        results["memory"] = memory
+    finally:
+        for worker in workers.values():
+            worker.kill()
+        assert server.stdin is not None
+        server.stdin.close()
+        server.wait(timeout=10)
+
+    print(report(results, text, imports, memory, warnings_for(table), time.perf_counter() - started))
+    out = args.json or workdir / "overhead.json"
+    out.write_text(json.dumps(results, indent=1, default=str))
+    print(f"\nall figures (per-round medians, metric names per mode): {out}")
+
+
+def run_memory(python: Path, env: dict[str, str], base_url: str, workdir: Path, calls: int) -> dict[str, Any]:
+    config = {"mode": "otel-gemini", "base_url": base_url, "workdir": str(workdir)}
+    worker = WorkerProcess(python, "otel-gemini", "genai3", config, env, workdir / "memory.log")
+    try:
+        worker.receive(timeout=180)
+        first = max(1000, calls // 100)
+        checkpoints = sorted({first, calls // 5, calls // 2, calls})
+        reply = worker.request(timeout=60 + calls * 0.02, op="memory", transport="inproc", calls=calls,
+                               checkpoints=checkpoints, clear_every=1000, collect_every=5000)
+        return {"calls": calls, **reply}
+    except RuntimeError as failure:
+        return {"error": str(failure)}
+    finally:
+        worker.close()
+
+
+def run_profile(args: argparse.Namespace, pythons: dict[str, Path | None], env: dict[str, str], base_url: str,
+                workdir: Path, log: Callable[[str], None]) -> None:
+    """cProfile the mode and a bare client side by side; the difference per call is the instrumentation's."""
+    python = pythons.get(args.profile_env)
+    if python is None:
+        raise SystemExit(f"{args.profile_env} venv is not available")
+    per_call = {}
+    for mode in ("bare", args.profile):
+        config = {"mode": mode, "base_url": base_url, "workdir": str(workdir)}
+        worker = WorkerProcess(python, mode, args.profile_env, config, env, workdir / f"profile-{mode}.log")
+        try:
+            worker.receive(timeout=180)
+            reply = worker.request(timeout=600, op="profile", kind=args.profile_kind,
+                                   transport=args.profile_transport, calls=args.profile_calls, warmup=200, top=30)
+        finally:
+            worker.close()
+        per_call[mode] = reply["per_call_us"]
+        if mode != "bare":
+            print(reply["text"])
+    print(f"profiled time per call ({args.profile_env}, {args.profile_kind}, {args.profile_transport}, "
+          f"{args.profile_calls} calls; cProfile inflates everything): bare {per_call['bare']:.0f} µs, "
+          f"{args.profile} {per_call[args.profile]:.0f} µs, difference {per_call[args.profile] - per_call['bare']:.0f} µs")
+
+
+def report(results: dict[str, Any], text: str, imports: dict[str, Any], memory: dict[str, Any],
+           warnings: list[str], elapsed: float) -> str:
+    out = [f"otel-gemini overhead: {results['rounds']} interleaved rounds per mode, {results['calls']} HTTP calls "
+           f"and {results['inproc_calls']} in-process calls per round after warm-up; µs per call",
+           "median: of all timed calls; mean: all calls plus the metric collection at the end of each round, "
+           "spread over the calls;",
+           "added: round-paired median minus the bare client's (range over rounds); ÷ best peer: added median over "
+           "the lowest peer's added median",
+           text, ""]
+    out.append("import otel_gemini (median of fresh interpreters):")
+    for name, figures in imports.items():
+        if "error" in figures:
+            out.append(f"  {name}: n/a ({figures['error']})")
+            continue
+        out.append(f"  {name}: {figures['otel_gemini'] * 1000:.0f} ms cold, "
+                   f"{figures['otel_gemini+genai'] * 1000:.0f} ms with google.genai already imported "
+                   f"(google.genai alone: {figures['google.genai'] * 1000:.0f} ms)")
+    if memory:
+        out.append("")
+        if "error" in memory:
+            out.append(f"memory: n/a ({memory['error']})")
+        else:
+            out.append(f"memory, otel-gemini on google-genai 3.4.0, {memory['calls']} calls (generate/stream "
+                       "alternating, in-process transport; span+log exporters cleared every 1000 calls, metrics "
+                       "collected every 5000):")
+            for point in memory["points"]:
+                out.append(f"  after {point['calls']:>7} calls: RSS {point['rss_kib'] / 1024:.1f} MiB, "
+                           f"{point['objects']} live objects ({point['elapsed_s']} s)")
+    if warnings:
+        out += ["", "look at this:"] + [f"  {w}" for w in warnings]
+    out.append(f"\ntotal {elapsed:.0f} s")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    main()
