@@ -31,7 +31,7 @@ _MODALITY_NAMES = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Usage:
     """Token counts of one billed HTTP response, split into disjoint classes."""
 

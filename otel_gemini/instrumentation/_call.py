@@ -20,11 +20,15 @@ from otel_gemini import _guard, semconv
 from otel_gemini.instrumentation._telemetry import Telemetry
 from otel_gemini.pricing import engine
 from otel_gemini.recording import CallRecord
-from otel_gemini.usage import Usage, extract_usage
+from otel_gemini.usage import MODALITIES, Usage, extract_usage
 
 current_call: ContextVar["CallState | None"] = ContextVar("otel_gemini_current_call", default=None)
 
 _TIER_HEADER = "x-gemini-service-tier"
+_INPUT_TYPES = frozenset(("input", "cache_read", "tool_use"))
+_INPUT_NAMES = {m: f"gen_ai.usage.{m}.input_tokens" for m in MODALITIES}
+_OUTPUT_NAMES = {m: f"gen_ai.usage.{m}.output_tokens" for m in MODALITIES}
+_CACHE_NAMES = {m: f"gen_ai.usage.{m}.cache_read.input_tokens" for m in MODALITIES}
 
 
 @dataclass(frozen=True)
@@ -222,28 +226,23 @@ def _span_attributes(
     if ttfc is not None:
         attributes[semconv.TIME_TO_FIRST_CHUNK] = ttfc
     if usages:
-        totals: dict[str, int] = {}
-        for usage in usages:
-            for token_type, modality, count in usage.token_classes():
-                totals[f"{token_type}:{modality}"] = totals.get(f"{token_type}:{modality}", 0) + count
         input_tokens = output_tokens = cache_read = reasoning = 0
         per_modality: dict[str, int] = {}
-        for key, count in totals.items():
-            token_type, modality = key.split(":")
-            if token_type in ("input", "cache_read", "tool_use"):
-                input_tokens += count
-                name = f"gen_ai.usage.{modality}.input_tokens"
+        for usage in usages:
+            for token_type, modality, count in usage.token_classes():
+                if token_type in _INPUT_TYPES:
+                    input_tokens += count
+                    name = _INPUT_NAMES[modality]
+                    if token_type == "cache_read":
+                        cache_read += count
+                        cache_name = _CACHE_NAMES[modality]
+                        per_modality[cache_name] = per_modality.get(cache_name, 0) + count
+                else:
+                    output_tokens += count
+                    name = _OUTPUT_NAMES[modality]
+                    if token_type == "reasoning":
+                        reasoning += count
                 per_modality[name] = per_modality.get(name, 0) + count
-                if token_type == "cache_read":
-                    cache_read += count
-                    name = f"gen_ai.usage.{modality}.cache_read.input_tokens"
-                    per_modality[name] = per_modality.get(name, 0) + count
-            else:
-                output_tokens += count
-                name = f"gen_ai.usage.{modality}.output_tokens"
-                per_modality[name] = per_modality.get(name, 0) + count
-                if token_type == "reasoning":
-                    reasoning += count
         attributes[semconv.USAGE_INPUT] = input_tokens
         attributes[semconv.USAGE_OUTPUT] = output_tokens
         attributes[semconv.USAGE_CACHE_READ] = cache_read

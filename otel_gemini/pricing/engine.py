@@ -37,7 +37,7 @@ class CostLine(NamedTuple):
     amount: Decimal
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Cost:
     """The bill of one response: its status, its lines by cost type and modality, and what priced it."""
 

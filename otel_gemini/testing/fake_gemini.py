@@ -212,6 +212,7 @@ def vertex_client_kwargs(fake: FakeGemini) -> dict[str, Any]:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, like the real endpoint; the SDK pools connections
+    disable_nagle_algorithm = True  # headers and body go out in separate writes: without this, ~40 ms per call
     timeout = 60  # an idle keep-alive socket must not pin a thread forever
     fake: FakeGemini
 
