@@ -438,7 +438,7 @@ def test_every_day_of_2026_and_2027_round_trips() -> None:
         start = pacific.day_start_epoch(day)
         assert pacific.pacific_date(start) == day
         assert pacific.pacific_date(start - 1) == day - timedelta(days=1)
-        length = pacific.day_start_epoch(pacific.next_day(day)) - start
+        length = pacific.day_start_epoch(day + timedelta(days=1)) - start
         if length == 23 * HOUR:
             short.append(day)
         elif length == 25 * HOUR:
@@ -451,17 +451,13 @@ def test_every_day_of_2026_and_2027_round_trips() -> None:
 
 
 def test_pacific_matches_the_tz_database_hourly_in_2026() -> None:
-    """Cross-check against zoneinfo's America/Los_Angeles where the system has tz data."""
-    zoneinfo = pytest.importorskip("zoneinfo")
-    try:
-        zone = zoneinfo.ZoneInfo("America/Los_Angeles")
-    except zoneinfo.ZoneInfoNotFoundError:
-        pytest.skip("no tz database on this system (pacific.py exists for that case)")
+    """Cross-check against the IANA database (the tzdata test requirement provides it where the system does not)."""
+    import zoneinfo
+
+    zone = zoneinfo.ZoneInfo("America/Los_Angeles")
     for instant in range(utc(2026, 1, 1), utc(2027, 1, 2), 1800):
         local = datetime.fromtimestamp(instant, tz=timezone.utc).astimezone(zone)
         assert pacific.pacific_date(instant) == local.date(), instant
         assert pacific.utc_offset_hours(instant) * HOUR == local.utcoffset().total_seconds(), instant
 
 
-def test_parse_day() -> None:
-    assert pacific.parse_day("2026-12-01") == date(2026, 12, 1)

@@ -9,7 +9,7 @@ enough to state here and test.
 from __future__ import annotations
 
 import calendar
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 
 _HOUR = 3600
 
@@ -41,10 +41,3 @@ def day_start_epoch(day: date) -> float:
     guess = midnight_utc + 8 * _HOUR
     return midnight_utc - utc_offset_hours(guess) * _HOUR
 
-
-def parse_day(text: str) -> date:
-    return date.fromisoformat(text)
-
-
-def next_day(day: date) -> date:
-    return day + timedelta(days=1)
