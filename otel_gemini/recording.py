@@ -164,7 +164,8 @@ class Recorder:
 
     def take_pending(self) -> Iterable[tuple[semconv.MetricDef, tuple[str, ...], float]]:
         with self._lock:
-            pending, self.pending_histograms = self.pending_histograms or [], (
-                [] if self.pending_histograms is not None else None
-            )
+            pending = self.pending_histograms
+            if not pending:
+                return ()
+            self.pending_histograms = []
         return pending

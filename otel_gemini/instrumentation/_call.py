@@ -81,7 +81,7 @@ class CallState:
 
     __slots__ = (
         "telemetry", "operation", "request_model", "endpoint", "span", "started", "wall_started", "hops",
-        "first_chunk_at", "finished", "last_response", "_context_token",
+        "first_chunk_at", "finished", "last_response",
     )
 
     def __init__(self, telemetry: Telemetry, operation: str, request_model: str, endpoint: Endpoint, stream: bool) -> None:
@@ -107,7 +107,6 @@ class CallState:
         self.span = telemetry.tracer.start_span(f"{operation} {request_model}", kind=SpanKind.CLIENT, attributes=attributes)
         self.wall_started = time.time()
         self.started = time.perf_counter()
-        self._context_token: Any = None
 
     # -- hops ----------------------------------------------------------------------------------------------
 
