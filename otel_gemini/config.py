@@ -19,6 +19,9 @@ class Settings:
     prices_path: str | None = None
     markup: Decimal = Decimal(1)
     model_label_limit: int = 50
+    billing_tier: str = "tier1"
+    tuned_models: str = ""
+    grounding_allowance: str = "none"
 
 
 _ENV = {
@@ -27,6 +30,9 @@ _ENV = {
     "prices_path": "OTEL_GEMINI_PRICES",
     "markup": "OTEL_GEMINI_PRICE_MARKUP",
     "model_label_limit": "OTEL_GEMINI_MODEL_LABEL_LIMIT",
+    "billing_tier": "OTEL_GEMINI_BILLING_TIER",
+    "tuned_models": "OTEL_GEMINI_TUNED_MODELS",
+    "grounding_allowance": "OTEL_GEMINI_GROUNDING_ALLOWANCE",
 }
 
 
@@ -46,9 +52,73 @@ def _convert(name: str, value: Any) -> Any:
             if not markup.is_finite() or markup <= 0:
                 raise InvalidOperation
             return markup
-    except (ValueError, InvalidOperation):
-        raise ConfigError(f"{name} ({_ENV[name]}): invalid value {value!r}") from None
+        if name in _PARSERS:
+            _PARSERS[name](str(value))  # fail at instrument() time, not on the first call
+    except (ValueError, InvalidOperation) as problem:
+        raise ConfigError(f"{name} ({_ENV[name]}): invalid value {value!r} ({problem})") from None
     return str(value)
+
+
+def _pairs(spec: str) -> dict[str, str]:
+    """``a=b,c=d`` (commas or semicolons) as a dict; the shape of every mapping variable here."""
+    pairs: dict[str, str] = {}
+    for item in spec.replace(";", ",").split(","):
+        if not item.strip():
+            continue
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise ValueError(f"expected key=value, got {item.strip()!r}")
+        pairs[key.strip()] = value.strip()
+    return pairs
+
+
+def parse_billing_tier(spec: str) -> tuple[str, dict[str, str]]:
+    """``free`` | ``tier1`` | ``tier2`` | ``tier3``, then optional ``model=tier`` overrides: ``tier1,gemini-2.5-flash=free``."""
+    default, overrides = "tier1", {}
+    for item in spec.replace(";", ",").split(","):
+        item = item.strip().lower()
+        if not item:
+            continue
+        if "=" in item:
+            overrides.update(_pairs(item))
+        else:
+            default = item
+    for tier in (default, *overrides.values()):
+        if tier not in BILLING_TIERS:
+            raise ValueError(f"billing tier {tier!r} is not one of {', '.join(BILLING_TIERS)}")
+    return default, overrides
+
+
+def parse_tuned_models(spec: str) -> dict[str, str]:
+    """``tunedModels/abc=gemini-2.5-flash,projects/p/locations/l/endpoints/123=gemini-2.5-flash``."""
+    return _pairs(spec)
+
+
+def parse_grounding_allowance(spec: str) -> tuple[str, dict[str, int]]:
+    """``none`` (every unit at list price) | ``table`` (the price table's allowances, per process), then
+    optional ``group=N`` overrides; see docs/configuration.md for why ``none`` is the default."""
+    mode, groups = "none", {}
+    for item in spec.replace(";", ",").split(","):
+        item = item.strip()
+        if not item:
+            continue
+        if "=" in item:
+            groups.update({k: int(v) for k, v in _pairs(item).items()})
+        elif item.lower() in ("none", "table"):
+            mode = item.lower()
+        else:
+            raise ValueError("expected none, table or group=N")
+    if any(n < 0 for n in groups.values()):
+        raise ValueError("allowances are >= 0")
+    return mode, groups
+
+
+BILLING_TIERS = ("free", "tier1", "tier2", "tier3")
+_PARSERS = {
+    "billing_tier": parse_billing_tier,
+    "tuned_models": parse_tuned_models,
+    "grounding_allowance": parse_grounding_allowance,
+}
 
 
 def load_settings(options: Mapping[str, Any], environ: Mapping[str, str] = os.environ) -> Settings:

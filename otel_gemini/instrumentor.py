@@ -19,14 +19,16 @@ from otel_gemini import _guard, semconv
 from otel_gemini.config import load_settings
 from otel_gemini.exporters import otlp, prometheus
 from otel_gemini.exporters.otel_metrics import OTelMetricsBridge
-from otel_gemini.instrumentation import models
+from otel_gemini.instrumentation import _operation, models
 from otel_gemini.instrumentation._telemetry import Telemetry
 from otel_gemini.package import _instruments
 from otel_gemini.pricing import table as price_table
+from otel_gemini.pricing.pricer import Pricer
 from otel_gemini.recording import Recorder
 from otel_gemini.version import __version__
 
 STALE_AFTER_DAYS = 60
+_SURFACES = (models.instrument, _operation.instrument_raw)
 
 # One bridge per MeterProvider for the life of the process: OTel instruments cannot be unregistered, so a
 # re-instrument re-points the existing bridge at the new recorder instead of registering a second set.
@@ -101,8 +103,17 @@ class GeminiInstrumentor(BaseInstrumentor):  # type: ignore[misc]
                 _guard.report("prometheus_server", failure)
 
         tracer = trace.get_tracer("otel_gemini", __version__, tracer_provider=tracer_provider)
-        self.telemetry = Telemetry(tracer=tracer, recorder=recorder, table=table, settings=settings)
-        self._wrapped = models.instrument(self.telemetry)
+        pricer = Pricer(
+            table, billing_tier=settings.billing_tier, tuned_models=settings.tuned_models,
+            grounding_allowance=settings.grounding_allowance, markup=settings.markup,
+        )
+        self.telemetry = Telemetry(tracer=tracer, recorder=recorder, table=table, settings=settings, pricer=pricer)
+        self._wrapped = []
+        for surface in _SURFACES:
+            try:
+                self._wrapped += surface(self.telemetry)
+            except Exception as failure:  # one SDK surface that cannot be wrapped must not cost the others
+                _guard.report("instrument", failure)
 
     def _uninstrument(self, **kwargs: Any) -> None:
         for cls, name in self._wrapped:

@@ -22,6 +22,23 @@ from otel_gemini.usage import Usage
 OTHER = "_other"
 
 
+@dataclass(slots=True)
+class Charge:
+    """One billed thing: a response's tokens, a cache's storage, images, seconds of video, grounding units.
+
+    ``operation``/``request_model`` label the charge when it is not the call's own work (a batch job's results
+    read by ``batches.get`` are ``generate_content`` on the job's model); None means the call's labels.
+    """
+
+    cost: Cost
+    usage: Usage | None = None
+    operation: str | None = None
+    request_model: str | None = None
+    response_model: str | None = None
+    grounding: tuple[tuple[str, str, int], ...] = ()
+    """(tool, unit, count) of billable grounding units, before any free allowance."""
+
+
 @dataclass
 class CallRecord:
     """What one SDK call produced, as the exporters need it (one call may hold several billed responses)."""
@@ -33,8 +50,7 @@ class CallRecord:
     duration_s: float
     error_type: str
     pricing_status: str
-    usages: list[Usage] = field(default_factory=list)
-    costs: list[Cost] = field(default_factory=list)
+    charges: list[Charge] = field(default_factory=list)
     time_to_first_chunk_s: float | None = None
 
 
@@ -82,7 +98,7 @@ class Recorder:
         self.histograms: dict[semconv.MetricDef, dict[tuple[str, ...], Histogram]] = {
             m: {} for m in semconv.HISTOGRAMS
         }
-        self.gauges: dict[semconv.MetricDef, dict[tuple[str, ...], float]] = {semconv.PRICE_TABLE_CHECKED: {}}
+        self.gauges: dict[semconv.MetricDef, dict[tuple[str, ...], float]] = {m: {} for m in semconv.GAUGES}
         self._models = LabelLimiter(model_label_limit, known_model)
         self.pending_histograms: list[tuple[semconv.MetricDef, tuple[str, ...], float]] | None = None
         """When an OTel SDK meter is attached, histogram observations wait here for its next collection."""
@@ -110,6 +126,31 @@ class Recorder:
         if self.pending_histograms is not None:
             self.pending_histograms.append((metric, key, value))
 
+    def _charge(self, base: tuple[str, ...], charge: Charge) -> None:
+        usage = charge.usage
+        if usage is not None:
+            for token_type, modality, count in usage.token_classes():
+                self._add(semconv.TOKENS, base + (token_type, modality), count)
+        cost = charge.cost
+        for line in cost.lines:
+            self._add(semconv.COST, base + (line.cost_type, line.modality, cost.service_tier), line.amount)
+        if cost.list_price:
+            self._add(semconv.PAID_TIER_EQUIVALENT, base, cost.list_price)
+        for tool, unit, count in charge.grounding:
+            self._add(semconv.GROUNDING_UNITS, base + (tool, unit), count)
+
+    def _charge_base(self, provider: str, charge: Charge, call_base: tuple[str, ...] | None) -> tuple[str, ...]:
+        if call_base is not None and charge.operation is None and charge.request_model is None:
+            return call_base
+        model = charge.request_model or (call_base[2] if call_base else "unknown")
+        response = charge.response_model
+        return (
+            charge.operation or (call_base[0] if call_base else "unknown"),
+            provider,
+            self._model_label(model) if charge.request_model else model,
+            self._model_label(response) if response else "",
+        )
+
     def record_call(self, call: CallRecord) -> None:
         full = False
         with self._lock:
@@ -123,22 +164,29 @@ class Recorder:
             self._observe(semconv.DURATION, base + (call.error_type,), call.duration_s)
             if call.time_to_first_chunk_s is not None:
                 self._observe(semconv.TIME_TO_FIRST_CHUNK_METRIC, base, call.time_to_first_chunk_s)
-            if call.usages:
-                input_tokens = output_tokens = 0
-                for usage in call.usages:
+            input_tokens = output_tokens = 0
+            own_usage = False
+            for charge in call.charges:
+                charge_base = self._charge_base(call.provider, charge, base)
+                self._charge(charge_base, charge)
+                usage = charge.usage
+                if usage is not None and charge_base is base:
+                    own_usage = True
                     input_tokens += usage.input_total + usage.cache_read_total + usage.tool_use_total
                     output_tokens += usage.output_total + usage.reasoning
-                    for token_type, modality, count in usage.token_classes():
-                        self._add(semconv.TOKENS, base + (token_type, modality), count)
+            if own_usage:
                 self._observe(semconv.TOKEN_USAGE, base + ("input",), input_tokens)
                 self._observe(semconv.TOKEN_USAGE, base + ("output",), output_tokens)
-            for cost in call.costs:
-                for line in cost.lines:
-                    self._add(semconv.COST, base + (line.cost_type, line.modality, cost.service_tier), line.amount)
             if self.pending_histograms is not None and len(self.pending_histograms) >= 4096:
                 full = True
         if full and self.on_pending_full is not None:
             self.on_pending_full()
+
+    def record_charges(self, provider: str, charges: Iterable[Charge]) -> None:
+        """Charges that belong to no SDK call in flight (cache storage settled at expiry): costs and tokens only."""
+        with self._lock:
+            for charge in charges:
+                self._charge(self._charge_base(provider, charge, None), charge)
 
     def count(self, metric: semconv.MetricDef, key: tuple[str, ...], amount: Decimal | int = 1) -> None:
         with self._lock:
@@ -147,6 +195,12 @@ class Recorder:
     def set_gauge(self, metric: semconv.MetricDef, key: tuple[str, ...], value: float) -> None:
         with self._lock:
             self.gauges.setdefault(metric, {})[key] = value
+
+    def add_gauge(self, metric: semconv.MetricDef, key: tuple[str, ...], delta: float) -> None:
+        """Move a gauge by ``delta`` (live cached tokens, enqueued batch tokens); never below zero."""
+        with self._lock:
+            series = self.gauges.setdefault(metric, {})
+            series[key] = max(0.0, series.get(key, 0.0) + delta)
 
     # -- read side -----------------------------------------------------------------------------------------
 

@@ -38,6 +38,25 @@ TIME_TO_FIRST_CHUNK = "gen_ai.response.time_to_first_chunk"
 PROVIDER_GEMINI = "gcp.gemini"
 PROVIDER_VERTEX = "gcp.vertex_ai"
 OP_GENERATE_CONTENT = "generate_content"
+# Semconv names where the conventions have one (generate_content, embeddings); the SDK method's name otherwise.
+OP_EMBEDDINGS = "embeddings"
+OP_COUNT_TOKENS = "count_tokens"
+OP_COMPUTE_TOKENS = "compute_tokens"
+OP_CREATE_CACHE, OP_GET_CACHE, OP_UPDATE_CACHE, OP_DELETE_CACHE, OP_LIST_CACHES = (
+    "create_cache", "get_cache", "update_cache", "delete_cache", "list_caches",
+)
+OP_CACHE_STORAGE = "cache_storage"
+OP_CREATE_BATCH, OP_GET_BATCH, OP_LIST_BATCHES, OP_CANCEL_BATCH, OP_DELETE_BATCH = (
+    "create_batch", "get_batch", "list_batches", "cancel_batch", "delete_batch",
+)
+OP_GENERATE_IMAGES = "generate_images"
+OP_EDIT_IMAGE, OP_UPSCALE_IMAGE, OP_RECONTEXT_IMAGE, OP_SEGMENT_IMAGE = (
+    "edit_image", "upscale_image", "recontext_image", "segment_image",
+)
+OP_GENERATE_VIDEOS, OP_GET_OPERATION = "generate_videos", "get_operation"
+OP_LIVE_SESSION = "live_session"
+OP_CREATE_INTERACTION, OP_GET_INTERACTION = "create_interaction", "get_interaction"
+OP_FILES = {m: f"{m}_file" for m in ("upload", "get", "delete", "download")} | {"list": "list_files"}
 
 # Request config fields -> span attributes (semconv "request attributes").
 REQUEST_CONFIG_ATTRIBUTES = {
@@ -112,8 +131,35 @@ LABEL_OVERFLOW = MetricDef(
     "Label values replaced by _other because a label reached its distinct-value cap.", ("label",),
 )
 
-COUNTERS = (COST, TOKENS, REQUESTS, INTERNAL_ERRORS, LABEL_OVERFLOW)
+PAID_TIER_EQUIVALENT = MetricDef(
+    "gemini.cost.paid_tier_equivalent.usd", "{USD}", "gemini_cost_paid_tier_equivalent_usd_total", "counter",
+    "What calls billed at $0 on the free tier would have cost on the paid tier (the price of leaving it).",
+    BASE_LABELS,
+)
+GROUNDING_UNITS = MetricDef(
+    "gemini.grounding.units", "{unit}", "gemini_grounding_units_total", "counter",
+    "Billable grounding units (grounded prompts on 2.x models, search queries on 3.x), before free allowances.",
+    BASE_LABELS + ("gemini.grounding.tool", "gemini.grounding.unit"),
+)
+CACHED_TOKENS = MetricDef(
+    "gemini.cache.tokens", "{token}", "gemini_cache_tokens", "gauge",
+    "Tokens held in explicit context caches this process created or read and that have not expired.",
+    (PROVIDER, REQUEST_MODEL),
+)
+BATCH_ENQUEUED = MetricDef(
+    "gemini.batch.enqueued_tokens", "{token}", "gemini_batch_enqueued_tokens", "gauge",
+    "Input tokens of batch jobs this process saw created and not yet finished (the batch quota is enqueued tokens "
+    "per model); estimated at 1 token per 4 characters of inlined text where the API reports none.",
+    (PROVIDER, REQUEST_MODEL),
+)
+BATCH_JOBS = MetricDef(
+    "gemini.batch.jobs", "{job}", "gemini_batch_jobs", "gauge",
+    "Batch jobs this process has seen, by last known state.", (PROVIDER, REQUEST_MODEL, "gemini.batch.state"),
+)
+
+COUNTERS = (COST, TOKENS, REQUESTS, INTERNAL_ERRORS, LABEL_OVERFLOW, PAID_TIER_EQUIVALENT, GROUNDING_UNITS)
 HISTOGRAMS = (DURATION, TOKEN_USAGE, TIME_TO_FIRST_CHUNK_METRIC)
+GAUGES = (PRICE_TABLE_CHECKED, CACHED_TOKENS, BATCH_ENQUEUED, BATCH_JOBS)
 
 
 def prometheus_label(attribute: str) -> str:

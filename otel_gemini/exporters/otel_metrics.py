@@ -42,10 +42,11 @@ class OTelMetricsBridge:
                 metric.otel_name, callbacks=[self._counter_callback(metric)], unit=metric.unit,
                 description=metric.description,
             )
-        meter.create_observable_gauge(
-            semconv.PRICE_TABLE_CHECKED.otel_name, callbacks=[self._gauge_callback(semconv.PRICE_TABLE_CHECKED)],
-            unit=semconv.PRICE_TABLE_CHECKED.unit, description=semconv.PRICE_TABLE_CHECKED.description,
-        )
+        for metric in semconv.GAUGES:
+            meter.create_observable_gauge(
+                metric.otel_name, callbacks=[self._gauge_callback(metric)], unit=metric.unit,
+                description=metric.description,
+            )
         self._histograms: dict[semconv.MetricDef, Any] = {
             metric: meter.create_histogram(
                 metric.otel_name, unit=metric.unit, description=metric.description,

@@ -41,7 +41,7 @@ class GeminiCollector(Collector):
                     buckets.append(("+Inf" if bound == float("inf") else _fmt(bound), cumulative))
                 family.add_metric(list(key), buckets, total)
             yield family
-        for metric in (semconv.PRICE_TABLE_CHECKED,):
+        for metric in semconv.GAUGES:
             family = GaugeMetricFamily(metric.prometheus_name, metric.description, labels=_label_names(metric))
             for key, value in self.recorder.gauge_values(metric):
                 family.add_metric(list(key), value)

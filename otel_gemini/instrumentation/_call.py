@@ -19,7 +19,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from otel_gemini import _guard, semconv
 from otel_gemini.instrumentation._telemetry import Telemetry
 from otel_gemini.pricing import engine
-from otel_gemini.recording import CallRecord
+from otel_gemini.recording import CallRecord, Charge
 from otel_gemini.usage import MODALITIES, Usage, extract_usage
 
 current_call: ContextVar["CallState | None"] = ContextVar("otel_gemini_current_call", default=None)
@@ -39,18 +39,22 @@ class Endpoint:
     platform: str
     address: str | None
     port: int | None
+    location: str | None = None
+    """Vertex location: anything but "global" pays the regional-endpoint surcharge since 2026-07-01."""
 
 
 class Hop:
     """One billed HTTP response: for a stream, its chunks' running usage (the last one is the hop's bill)."""
 
-    __slots__ = ("usage_metadata", "model_version", "service_tier", "grounded", "failed")
+    __slots__ = ("usage_metadata", "model_version", "service_tier", "grounded", "grounding_tool", "search_queries", "failed")
 
     def __init__(self) -> None:
         self.usage_metadata: Any = None
         self.model_version: str | None = None
         self.service_tier: str | None = None
         self.grounded = False
+        self.grounding_tool = ""
+        self.search_queries = 0
         self.failed = False
 
     def observe(self, response: Any) -> None:
@@ -67,13 +71,17 @@ class Hop:
             if tier:
                 self.service_tier = tier
         candidates = response.candidates
-        if candidates and not self.grounded:
+        if candidates:
             grounding = candidates[0].grounding_metadata
-            if grounding is not None and (
-                grounding.web_search_queries or any(getattr(c, "maps", None) for c in grounding.grounding_chunks or ())
-            ):
-                # Search/Maps retrieved context is "not charged as input tokens" (pricing page, Gemini 3 notes).
-                self.grounded = True
+            if grounding is not None:
+                queries = len(grounding.web_search_queries or ())
+                maps = any(getattr(c, "maps", None) for c in grounding.grounding_chunks or ())
+                if queries or maps:
+                    # Search/Maps retrieved context is "not charged as input tokens" (pricing page, Gemini 3
+                    # notes); the fee is per grounded prompt (2.x) or per search query (3.x).
+                    self.grounded = True
+                    self.grounding_tool = "google_maps" if maps and not queries else "google_search"
+                    self.search_queries = max(self.search_queries, queries or 1)
 
 
 class CallState:
@@ -81,18 +89,27 @@ class CallState:
 
     __slots__ = (
         "telemetry", "operation", "request_model", "endpoint", "span", "started", "wall_started", "hops",
-        "first_chunk_at", "finished", "last_response",
+        "first_chunk_at", "finished", "last_response", "charges", "on_raw", "chunk_hook", "unmetered_status",
     )
 
-    def __init__(self, telemetry: Telemetry, operation: str, request_model: str, endpoint: Endpoint, stream: bool) -> None:
+    def __init__(
+        self, telemetry: Telemetry, operation: str, request_model: str, endpoint: Endpoint, stream: bool,
+        unmetered_status: str = engine.UNMETERED,
+    ) -> None:
         self.telemetry = telemetry
         self.operation = operation
         self.request_model = request_model
         self.endpoint = endpoint
         self.hops: list[Hop] = []
+        self.charges: list[Charge] = []
         self.first_chunk_at: float | None = None
         self.finished = False
         self.last_response: Any = None
+        self.chunk_hook: Any = None
+        self.on_raw: Any = None
+        """Set by operations that read raw response bodies (instrumentation/_operation.py)."""
+        self.unmetered_status = unmetered_status
+        """The status of a call that succeeded and charged nothing (count_tokens: unbilled)."""
         attributes: dict[str, Any] = {
             semconv.OPERATION: operation,
             semconv.PROVIDER: endpoint.provider,
@@ -115,10 +132,48 @@ class CallState:
         self.hops.append(hop)
         return hop
 
+    def add_charge(self, charge: Charge) -> Charge:
+        self.charges.append(charge)
+        return charge
+
+    def charge_tokens(
+        self, model: str | None, usage: Usage | None, *, service_tier: str | None = None, grounded: bool = False,
+        operation: str | None = None, response_model: str | None = None,
+    ) -> engine.Cost:
+        """Price one billed response's usage (None: unmetered) and keep it as a charge of this call."""
+        endpoint = self.endpoint
+        cost = self.telemetry.pricer.tokens(
+            model or self.request_model, usage, at=self.wall_started, platform=endpoint.platform,
+            location=endpoint.location, service_tier=service_tier, grounded=grounded,
+        )
+        self.add_charge(Charge(cost, usage, operation, self._other_model(model, operation), response_model))
+        return cost
+
+    def charge_units(
+        self, model: str | None, unit: str, count: int | Decimal, *, variant: str = "default",
+        operation: str | None = None,
+    ) -> engine.Cost:
+        """Per-unit media (images returned, seconds of video) as a charge of this call."""
+        endpoint = self.endpoint
+        cost = self.telemetry.pricer.units(
+            model or self.request_model, unit, count, at=self.wall_started, variant=variant,
+            platform=endpoint.platform, location=endpoint.location,
+        )
+        self.add_charge(Charge(cost, None, operation, self._other_model(model, operation)))
+        return cost
+
+    def _other_model(self, model: str | None, operation: str | None) -> str | None:
+        """A charge's own model label, when it is not the call's (None keeps the call's labels)."""
+        if model and (operation or model != self.request_model):
+            return model
+        return self.request_model if operation else None
+
     def on_chunk(self, chunk: Any) -> None:
         if self.first_chunk_at is None:
             self.first_chunk_at = time.perf_counter()
         self.last_response = chunk
+        if self.chunk_hook is not None:
+            self.chunk_hook(chunk)
 
     # -- finish --------------------------------------------------------------------------------------------
 
@@ -135,42 +190,51 @@ class CallState:
             except Exception:
                 pass
 
-    def _price(self) -> tuple[list[Usage], list[engine.Cost], str]:
-        telemetry = self.telemetry
-        usages: list[Usage] = []
-        costs: list[engine.Cost] = []
+    def _charge_hops(self) -> None:
+        """Each billed HTTP response of a generate call: its tokens, and its grounding fee."""
+        pricer = self.telemetry.pricer
+        endpoint = self.endpoint
         for hop in self.hops:
             usage = extract_usage(hop.usage_metadata) if not hop.failed else None
             model = hop.model_version or self.request_model
-            if telemetry.table.normalize(model) is None and telemetry.table.normalize(self.request_model):
+            if pricer.resolve(model)[0] is None and pricer.resolve(self.request_model)[0] is not None:
                 model = self.request_model  # an unfamiliar served version of a model we know: bill as requested
-            cost = engine.price_response(
-                telemetry.table, model, usage, at=self.wall_started,
-                service_tier=hop.service_tier or (usage.service_tier if usage else None),
-                platform=self.endpoint.platform, http_ok=not hop.failed, grounded_retrieval=hop.grounded,
-                markup=telemetry.settings.markup,
+            cost = pricer.tokens(
+                model, usage, at=self.wall_started, platform=endpoint.platform, location=endpoint.location,
+                service_tier=hop.service_tier, grounded=hop.grounded, http_ok=not hop.failed,
             )
-            if cost.status == engine.UNPRICED:
-                _guard.warn_once(
-                    f"unpriced:{model}",
-                    "otel-gemini: no price for model %r; its calls are counted as gemini_pricing_status=\"unpriced\" "
-                    "and carry no cost. Add it with an OTEL_GEMINI_PRICES file.", model,
-                )
-            if usage is not None:
-                usages.append(usage)
-            costs.append(cost)
-        # The call's status is its most telling hop's: one unpriced hop makes the call's cost incomplete.
-        statuses = {cost.status for cost in costs}
+            self.charges.append(Charge(cost, usage))
+            if hop.grounded and not hop.failed:
+                self._charge_grounding(model, hop)
+
+    def _charge_grounding(self, model: str, hop: Hop) -> None:
+        pricer = self.telemetry.pricer
+        if hop.grounding_tool != "google_search":
+            # Maps grounding has its own fee ($25 / 1,000 prompts on 2.5) that the table does not carry yet.
+            unit = "query" if (pricer.resolve(model)[0] or "").startswith(("gemini-3", "gemini-4")) else "prompt"
+            self.charges.append(Charge(engine.Cost(engine.UNPRICED), grounding=((hop.grounding_tool, unit, hop.search_queries),)))
+            return
+        cost, (unit, units) = pricer.grounding(
+            model, at=self.wall_started, grounded_prompt=True, search_queries=hop.search_queries,
+            platform=self.endpoint.platform, location=self.endpoint.location,
+        )
+        if cost is not None:
+            self.charges.append(Charge(cost, grounding=((hop.grounding_tool, unit, units),)))
+
+    def _status(self, error: BaseException | None) -> str:
+        """The call's status is its most telling charge's: one unpriced charge makes the call's cost incomplete."""
+        statuses = {charge.cost.status for charge in self.charges}
         for status in (engine.UNPRICED, engine.UNMETERED, engine.FREE, engine.PRICED):
             if status in statuses:
-                return usages, costs, status
-        return usages, costs, engine.UNBILLED
+                return status
+        if error is None and not self.charges:
+            return self.unmetered_status  # succeeded without a response we could price
+        return engine.UNBILLED
 
     def _finish(self, error: BaseException | None, result: Any, abandoned: bool) -> None:
         duration = time.perf_counter() - self.started
-        usages, costs, status = self._price()
-        if error is None and not self.hops:
-            status = engine.UNMETERED  # succeeded without a response we could read (e.g. should_return_http_response)
+        self._charge_hops()
+        status = self._status(error)
         error_type = _error_type(error) if error is not None else ""
         response_model = next((h.model_version for h in reversed(self.hops) if h.model_version), "") or ""
         ttfc = self.first_chunk_at - self.started if self.first_chunk_at is not None else None
@@ -178,12 +242,12 @@ class CallState:
             CallRecord(
                 operation=self.operation, provider=self.endpoint.provider, request_model=self.request_model,
                 response_model=response_model, duration_s=duration, error_type=error_type, pricing_status=status,
-                usages=usages, costs=costs, time_to_first_chunk_s=ttfc,
+                charges=self.charges, time_to_first_chunk_s=ttfc,
             )
         )
         span = self.span
         if span.is_recording():
-            span.set_attributes(_span_attributes(usages, costs, status, response_model, result, ttfc, len(self.hops)))
+            span.set_attributes(_span_attributes(self.charges, status, response_model, result, ttfc, len(self.hops)))
             if abandoned:
                 span.set_attribute("gemini.stream.abandoned", True)
             if error is not None:
@@ -203,9 +267,10 @@ def _error_type(error: BaseException) -> str:
 
 
 def _span_attributes(
-    usages: list[Usage], costs: list[engine.Cost], status: str, response_model: str, result: Any,
-    ttfc: float | None, requests: int,
+    charges: list[Charge], status: str, response_model: str, result: Any, ttfc: float | None, requests: int,
 ) -> dict[str, Any]:
+    usages = [charge.usage for charge in charges if charge.usage is not None]
+    costs = [charge.cost for charge in charges]
     attributes: dict[str, Any] = {semconv.PRICING_STATUS: status}
     if response_model:
         attributes[semconv.RESPONSE_MODEL] = response_model
@@ -262,5 +327,11 @@ def _span_attributes(
             attributes["gemini.pricing.source"] = sources
         if any(cost.long_context for cost in priced):
             attributes["gemini.pricing.long_context"] = True
+    paid_equivalent = [cost.list_price for cost in costs if cost.list_price is not None]
+    if paid_equivalent:
+        attributes["gemini.cost.paid_tier_equivalent_usd"] = float(sum(paid_equivalent, Decimal(0)))
+    units = [unit for charge in charges for unit in charge.grounding]
+    if units:
+        attributes["gemini.grounding.units"] = sum(count for _tool, _unit, count in units)
     return attributes
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from opentelemetry.trace import Tracer
 
 from otel_gemini.config import Settings
+from otel_gemini.pricing.pricer import Pricer
 from otel_gemini.pricing.table import PriceTable
 from otel_gemini.recording import Recorder
 
@@ -17,3 +18,4 @@ class Telemetry:
     recorder: Recorder
     table: PriceTable
     settings: Settings
+    pricer: Pricer

@@ -14,20 +14,17 @@ SDK's own exception, raised unchanged.
 
 from __future__ import annotations
 
-import weakref
 from typing import Any, Callable
-from urllib.parse import urlsplit
 
-from opentelemetry import context, trace
 from wrapt import wrap_function_wrapper
 
 from otel_gemini import _guard, semconv
-from otel_gemini.instrumentation._call import CallState, Endpoint, Hop, current_call
+from otel_gemini.instrumentation._call import CallState, Hop, current_call
+from otel_gemini.instrumentation._operation import Active, endpoint_of
 from otel_gemini.instrumentation._streams import AsyncStreamProxy, SyncStreamProxy, observe_hop, observe_hop_async
 from otel_gemini.instrumentation._telemetry import Telemetry
 
 _MODULE = "google.genai.models"
-_endpoints: "weakref.WeakKeyDictionary[Any, Endpoint]" = weakref.WeakKeyDictionary()
 
 PUBLIC = (
     ("Models", "generate_content", "sync"),
@@ -41,28 +38,6 @@ PER_REQUEST = (
     ("AsyncModels", "_generate_content", "async"),
     ("AsyncModels", "_generate_content_stream", "async_stream"),
 )
-
-
-def endpoint_of(api_client: Any) -> Endpoint:
-    """Provider and server of a client, computed once per client object."""
-    try:
-        return _endpoints[api_client]
-    except (KeyError, TypeError):
-        pass
-    vertex = bool(getattr(api_client, "vertexai", False))
-    options = getattr(api_client, "_http_options", None)
-    parts = urlsplit(str(getattr(options, "base_url", "") or ""))
-    endpoint = Endpoint(
-        provider=semconv.PROVIDER_VERTEX if vertex else semconv.PROVIDER_GEMINI,
-        platform="vertex_ai" if vertex else "gemini",
-        address=parts.hostname,
-        port=parts.port or (443 if parts.scheme == "https" else 80 if parts.scheme == "http" else None),
-    )
-    try:
-        _endpoints[api_client] = endpoint
-    except TypeError:
-        pass
-    return endpoint
 
 
 def _model_name(model: Any) -> str:
@@ -95,25 +70,6 @@ def _start(telemetry: Telemetry, instance: Any, kwargs: dict[str, Any], args: tu
         return None
 
 
-class _Active:
-    """While the SDK runs: the call is current (for per-request wrappers and child spans); errors finish it."""
-
-    __slots__ = ("state", "_call_token", "_context_token")
-
-    def __init__(self, state: CallState) -> None:
-        self.state = state
-
-    def __enter__(self) -> None:
-        self._call_token = current_call.set(self.state)
-        self._context_token = context.attach(trace.set_span_in_context(self.state.span))
-
-    def __exit__(self, exc_type: Any, error: BaseException | None, tb: Any) -> None:
-        context.detach(self._context_token)
-        current_call.reset(self._call_token)
-        if error is not None:
-            self.state.finish(error)
-
-
 def _complete(state: CallState, value: Any, stream: bool, is_async: bool) -> Any:
     if not stream:
         state.finish(result=value)
@@ -133,7 +89,7 @@ def _public(telemetry: Telemetry, stream: bool, is_async: bool) -> Callable[...,
             state = _start(telemetry, instance, kwargs, args, stream)
             if state is None:
                 return await wrapped(*args, **kwargs)
-            with _Active(state):
+            with Active(state):
                 value = await wrapped(*args, **kwargs)
             return _complete(state, value, stream, is_async=True)
 
@@ -143,7 +99,7 @@ def _public(telemetry: Telemetry, stream: bool, is_async: bool) -> Callable[...,
         state = _start(telemetry, instance, kwargs, args, stream)
         if state is None:
             return wrapped(*args, **kwargs)
-        with _Active(state):
+        with Active(state):
             value = wrapped(*args, **kwargs)
         return _complete(state, value, stream, is_async=False)
 

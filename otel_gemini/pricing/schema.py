@@ -117,7 +117,7 @@ def _tier(tier: Any, path: str) -> None:
 
 def validate(table: Any, *, partial: bool = False) -> None:
     """Raise PriceTableError unless ``table`` follows the format; ``partial`` allows an override file's subset."""
-    top = {"schema_version", "currency", "checked_on", "sources", "tier_multipliers", "models", "note"}
+    top = {"schema_version", "currency", "checked_on", "sources", "tier_multipliers", "adjustments", "models", "note"}
     _keys(table, top, "$")
     if table.get("schema_version", SCHEMA_VERSION) != SCHEMA_VERSION:
         _fail("$.schema_version", f"this otel-gemini reads version {SCHEMA_VERSION}")
@@ -143,10 +143,30 @@ def validate(table: Any, *, partial: bool = False) -> None:
         for key in ("flex", "priority", "batch"):
             if key in tm:
                 _money(tm[key], f"$.tier_multipliers.{key}")
+    for i, adjustment in enumerate(table.get("adjustments", ())):
+        _adjustment(adjustment, f"$.adjustments[{i}]", sources, partial)
     models = table.get("models", {})
     _keys(models, set(models), "$.models")
     for model_id, model in models.items():
         _model(model_id, model, sources, partial)
+
+
+ADJUSTMENTS = ("regional_endpoint", "tuned_model")
+
+
+def _adjustment(adjustment: Any, path: str, sources: Mapping[str, Any], partial: bool) -> None:
+    """A multiplier on every price of a platform under a condition (Vertex regional endpoints, tuned models)."""
+    _keys(adjustment, {"platform", "applies_to", "factor", "effective_from", "effective_to", "source", "note"}, path)
+    if adjustment.get("platform") not in ("gemini", "vertex_ai"):
+        _fail(f"{path}.platform", 'expected "gemini" or "vertex_ai"')
+    if adjustment.get("applies_to") not in ADJUSTMENTS:
+        _fail(f"{path}.applies_to", f"expected one of {list(ADJUSTMENTS)}")
+    _money(adjustment.get("factor"), f"{path}.factor")
+    start = _day(adjustment.get("effective_from"), f"{path}.effective_from")
+    if adjustment.get("effective_to") is not None and _day(adjustment["effective_to"], f"{path}.effective_to") <= start:
+        _fail(f"{path}.effective_to", "must be after effective_from")
+    if adjustment.get("source") not in sources and not partial:
+        _fail(f"{path}.source", f"unknown source {adjustment.get('source')!r}")
 
 
 def _model(model_id: str, model: Any, sources: Mapping[str, Any], partial: bool) -> None:

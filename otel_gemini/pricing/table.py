@@ -96,6 +96,14 @@ class PriceTable:
                 )
                 for p in model["periods"]
             ]
+        self._adjustments = [
+            (
+                a["platform"], a["applies_to"], Decimal(a["factor"]), a["source"],
+                pacific.day_start_epoch(date.fromisoformat(a["effective_from"])),
+                pacific.day_start_epoch(date.fromisoformat(a["effective_to"])) if a.get("effective_to") else float("inf"),
+            )
+            for a in raw.get("adjustments", ())
+        ]
         self._cards: dict[tuple[str, str, str, int], RateCard | None] = {}
         self._normalized: dict[str, str | None] = {}
 
@@ -176,6 +184,17 @@ class PriceTable:
             per_unit=per_unit,
         )
 
+    def adjustment(self, platform: str, applies_to: str, at: float) -> tuple[Decimal, str] | None:
+        """The (factor, source) of a platform-wide multiplier in force at an instant, e.g. Vertex regional +10%."""
+        for a_platform, a_applies, factor, source, start, end in self._adjustments:
+            if a_platform == platform and a_applies == applies_to and start <= at < end:
+                return factor, source
+        return None
+
+    def free_tier(self, model_id: str) -> bool | None:
+        """Whether the pricing page lists the model on the Free Tier (None: no source says)."""
+        return self.models.get(model_id, {}).get("free_tier")
+
     def in_force(self, model_id: str, at: float) -> list[tuple[str, Mapping[str, Any]]]:
         """(platform, period) pairs of a model in force at an instant, for display."""
         return [(w.platform, w.period) for w in self._windows.get(model_id, ()) if w.start <= at < w.end]
@@ -195,7 +214,7 @@ def merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any
     merged = dict(base)
     merged["sources"] = {**base.get("sources", {}), **override.get("sources", {})}
     merged["models"] = {**base.get("models", {}), **override.get("models", {})}
-    for key in ("checked_on", "tier_multipliers"):
+    for key in ("checked_on", "tier_multipliers", "adjustments"):
         if key in override:
             merged[key] = override[key]
     for model in override.get("models", {}).values():
