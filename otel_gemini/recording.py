@@ -103,6 +103,8 @@ class Recorder:
         self.pending_histograms: list[tuple[semconv.MetricDef, tuple[str, ...], float]] | None = None
         """When an OTel SDK meter is attached, histogram observations wait here for its next collection."""
         self.on_pending_full: Callable[[], None] | None = None
+        self.collect_hooks: list[Callable[[], None]] = []
+        """Run by every exporter before it reads (cache storage settles caches that expired since the last read)."""
 
     # -- hot path ------------------------------------------------------------------------------------------
 
@@ -203,6 +205,15 @@ class Recorder:
             series[key] = max(0.0, series.get(key, 0.0) + delta)
 
     # -- read side -----------------------------------------------------------------------------------------
+
+    def before_read(self) -> None:
+        for hook in list(self.collect_hooks):
+            try:
+                hook()
+            except Exception as failure:
+                from otel_gemini import _guard
+
+                _guard.report("collect_hook", failure)
 
     def counter_values(self, metric: semconv.MetricDef) -> list[tuple[tuple[str, ...], float]]:
         with self._lock:

@@ -80,9 +80,11 @@ class OTelMetricsBridge:
 
     def _counter_callback(self, metric: semconv.MetricDef):  # type: ignore[no-untyped-def]
         def callback(options: CallbackOptions) -> Iterable[Observation]:
-            if metric is semconv.COUNTERS[0]:
-                self.drain()  # the first callback of every collection replays the queued histogram points
             recorder = self.recorder
+            if metric is semconv.COUNTERS[0]:
+                if recorder is not None:
+                    recorder.before_read()
+                self.drain()  # the first callback of every collection replays the queued histogram points
             if recorder is None:
                 return []
             return [Observation(value, _attributes(metric, key)) for key, value in recorder.counter_values(metric)]

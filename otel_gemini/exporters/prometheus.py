@@ -24,6 +24,7 @@ class GeminiCollector(Collector):
         self.recorder = recorder
 
     def collect(self) -> Iterator[Metric]:
+        self.recorder.before_read()
         for metric in semconv.COUNTERS:
             # prometheus_client appends _total itself.
             family = CounterMetricFamily(
