@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Iterator
 
 import pytest
@@ -67,6 +68,20 @@ class Telemetry:
             for sample in metric.samples:
                 if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
                     total += sample.value
+        return total
+
+    def exact(self, prometheus_name: str, **labels: str) -> Decimal:
+        """The recorder's exact Decimal sum of a counter's series whose Prometheus labels include ``labels``."""
+        from otel_gemini import semconv
+
+        metric = next(m for m in semconv.COUNTERS if m.prometheus_name == prometheus_name)
+        names = [semconv.prometheus_label(label) for label in metric.labels]
+        recorder = self.instrumentor.telemetry.recorder
+        total = Decimal(0)
+        for key, value in recorder.counters[metric].items():
+            row = dict(zip(names, key))
+            if all(row.get(k) == v for k, v in labels.items()):
+                total += Decimal(value)
         return total
 
     def otel_points(self, name: str) -> list[Any]:

@@ -26,7 +26,7 @@ __all__ = ["FakeGemini", "Recorded", "Reply", "error", "quota_exceeded", "respon
            "vertex_client_kwargs"]
 
 Handler = Callable[["Recorded"], "tuple[int, dict[str, Any]]"]
-_MODEL_ACTION = re.compile(r"models/([^/:]+):(\w+)")
+_MODEL_ACTION = re.compile(r"(?:[mM]odels|endpoints)/([^/:]+):(\w+)")  # models/, tunedModels/, Vertex endpoints/
 _QUEUED_ACTIONS = frozenset({"generateContent", "streamGenerateContent"})
 _STATUS_NAMES = {400: "INVALID_ARGUMENT", 403: "PERMISSION_DENIED", 404: "NOT_FOUND", 429: "RESOURCE_EXHAUSTED",
                  500: "INTERNAL", 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
