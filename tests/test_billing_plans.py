@@ -142,6 +142,17 @@ def test_tuned_model_bills_at_base_rate_on_developer_api(fake, client, plan) -> 
     assert telemetry.exact("gemini_cost_usd_total", gen_ai_request_model="tunedModels/support-bot-7") == Decimal("0.00155")
 
 
+def test_tuned_model_base_learned_from_models_get(fake, client, plan) -> None:
+    """No mapping configured: ``models.get`` of the tuned model says its base is 2.5 Flash → $0.00155."""
+    telemetry = plan()
+    name = "tunedModels/learned-9"
+    fake.push(Reply(body={"name": name, "baseModel": f"models/{FLASH}", "state": "ACTIVE"}, route=r"GET .*tunedModels/learned-9"))
+    assert client.models.get(model=name).tuned_model_info.base_model == f"models/{FLASH}"
+    fake.push(thousand(name))
+    client.models.generate_content(model=name, contents="hi")
+    assert telemetry.exact("gemini_cost_usd_total", gen_ai_request_model=name) == Decimal("0.00155")
+
+
 def test_vertex_regional_endpoint_and_tuned_endpoint(fake, plan) -> None:
     """Vertex after 2026-07-01: a non-global location pays ×1.10, a tuned endpoint ×1.5 on top.
 
