@@ -74,24 +74,32 @@ def _workload(fake: FakeGemini, client: Any) -> None:
 
 
 def cost_table(recorder: Any) -> str:
-    """Requests, tokens and dollars per requested model, read back from the same aggregates /metrics shows."""
-    requests: dict[str, int] = defaultdict(int)
-    statuses: dict[str, set[str]] = defaultdict(set)
-    tokens: dict[str, int] = defaultdict(int)
-    cost: dict[str, Decimal] = defaultdict(Decimal)
+    """Calls, tokens and dollars per operation and model, read back from the same aggregates /metrics shows.
+
+    A row is (operation, requested model); charges recorded under another operation than the call that found
+    them (a batch job's results, a cache's storage) get their own row, so every billed surface is visible.
+    """
+    calls: dict[tuple[str, str], int] = defaultdict(int)
+    statuses: dict[tuple[str, str], set[str]] = defaultdict(set)
+    tokens: dict[tuple[str, str], int] = defaultdict(int)
+    cost: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    kinds: dict[tuple[str, str], set[str]] = defaultdict(set)
     for key, value in recorder.counters[semconv.REQUESTS].items():
-        requests[key[2]] += int(value)
-        statuses[key[2]].add(key[5] + (f" ({key[4]})" if key[4] else ""))
+        calls[key[0], key[2]] += int(value)
+        statuses[key[0], key[2]].add(key[5] + (f" ({key[4]})" if key[4] else ""))
     for key, value in recorder.counters[semconv.TOKENS].items():
-        tokens[key[2]] += int(value)
+        tokens[key[0], key[2]] += int(value)
     for key, value in recorder.counters[semconv.COST].items():
-        cost[key[2]] += Decimal(value)
-    lines = [f"{'model':<26}{'calls':>6}{'tokens':>10}{'cost USD':>14}  status"]
-    for model in sorted(requests):
-        shown = f"{cost[model]:.6f}" if model in cost else "-"
-        lines.append(f"{model:<26}{requests[model]:>6}{tokens[model]:>10}{shown:>14}  {', '.join(sorted(statuses[model]))}")
+        cost[key[0], key[2]] += Decimal(value)
+        kinds[key[0], key[2]].add(key[4] if key[6] == "standard" else f"{key[4]}@{key[6]}")
+    rows = sorted(set(calls) | set(cost) | set(tokens))
+    lines = [f"{'operation':<20}{'model':<40}{'calls':>6}{'tokens':>10}{'cost USD':>12}  cost types / status"]
+    for row in rows:
+        shown = f"{cost[row]:.6f}" if row in cost else "-"
+        detail = ", ".join(sorted(kinds[row])) + (" | " if kinds[row] else "") + ", ".join(sorted(statuses[row]))
+        lines.append(f"{row[0]:<20}{row[1][:39]:<40}{calls[row]:>6}{tokens[row]:>10}{shown:>12}  {detail}")
     total = sum(cost.values(), Decimal(0))
-    lines.append(f"{'total':<26}{sum(requests.values()):>6}{sum(tokens.values()):>10}{total:>14.6f}")
+    lines.append(f"{'total':<60}{sum(calls.values()):>6}{sum(tokens.values()):>10}{total:>12.6f}")
     return "\n".join(lines)
 
 
