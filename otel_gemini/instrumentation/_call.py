@@ -260,6 +260,8 @@ class CallState:
 def _error_type(error: BaseException) -> str:
     """The HTTP status for API errors ("429"), as the official instrumentation does; else the exception's class."""
     code = getattr(error, "code", None)
+    if not isinstance(code, int):
+        code = getattr(error, "status_code", None)  # the Interactions client's errors
     if isinstance(code, int) and type(error).__module__.startswith("google."):
         return str(code)
     cls = type(error)

@@ -25,7 +25,7 @@ from otel_gemini.testing.bodies import error, quota_exceeded, response, stream, 
 __all__ = ["FakeGemini", "Recorded", "Reply", "error", "quota_exceeded", "response", "stream", "usage",
            "vertex_client_kwargs"]
 
-Handler = Callable[["Recorded"], "tuple[int, dict[str, Any]]"]
+Handler = Callable[["Recorded"], "tuple[int, dict[str, Any]] | Reply"]
 _MODEL_ACTION = re.compile(r"(?:[mM]odels|endpoints)/([^/:]+):(\w+)")  # models/, tunedModels/, Vertex endpoints/
 _QUEUED_ACTIONS = frozenset({"generateContent", "streamGenerateContent"})
 _STATUS_NAMES = {400: "INVALID_ARGUMENT", 403: "PERMISSION_DENIED", 404: "NOT_FOUND", 429: "RESOURCE_EXHAUSTED",
@@ -143,8 +143,13 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             handler = self.fake._default_handler(rec)
             if handler is not None:
-                status, payload = handler(rec)
-                self._json(status, payload, reply.headers if reply else {})
+                answer = handler(rec)  # (status, body), or a Reply when the answer needs headers
+                if isinstance(answer, Reply) and answer.chunks is not None:
+                    self._sse(body, model or "unknown", answer)  # a default route may stream too (Interactions)
+                elif isinstance(answer, Reply):
+                    self._json(answer.status, answer.body or {}, {**answer.headers, **(reply.headers if reply else {})})
+                else:
+                    self._json(answer[0], answer[1], reply.headers if reply else {})
             elif action == "generateContent":
                 default = response(model_version=model or "unknown",
                                    usage_metadata=usage(prompt=_prompt_tokens(body), candidates=1))

@@ -1,0 +1,374 @@
+"""google-genai Interactions API: ``client.interactions.create/get`` and ``client.aio.interactions.create/get``.
+
+The Interactions API is served by a separate generated client (``google.genai._gaos``, Speakeasy) that owns its
+own transport: its requests never pass through ``BaseApiClient.request``, so the raw-body hook cannot see them and
+everything is read from the parsed objects. Both SDK lines (2.34 and 3.4) have the same shape:
+
+* ``GeminiNextGenInteractions.create`` / ``get`` (and the ``Async`` pair) in ``google.genai._gaos.google_genai``
+  are the public methods; ``create`` runs *automatic continuation* there, sending one billed request per hop
+  through ``_send_create_once`` and summing the hops' usage into the returned object. Like generate_content,
+  each hop is priced on its own (billing reference §1.3), so the per-hop method is wrapped too.
+* A stream (``stream=True``) is the SDK's ``Stream`` of SSE events. Usage arrives as the running total of the
+  current hop (``step.stop.usage``, ``interaction.status_update.usage``) and finally in
+  ``interaction.completed`` (``event.interaction.usage``, per hop); a continuation hop starts with another
+  ``interaction.created``. The last usage of each hop is its bill, never a sum.
+* ``background=True`` returns an ``in_progress`` interaction without usage; the bill is read by the first
+  ``get`` that sees the finished interaction, once per interaction id per process (a bounded set of ids).
+  Any other ``get`` is span-only ("unbilled"): the work was billed when it was created.
+
+Usage blocks are read by otel_gemini/interaction_usage.py (cached tokens taken as part of the input tokens).
+``grounding_tool_count`` is kept on the span (``gemini.grounding.<type>.count``) and Google Search queries are
+charged at the model's grounding rate (3.x: per query).
+"""
+
+from __future__ import annotations
+
+import weakref
+from contextvars import ContextVar
+from typing import Any, Callable
+
+from wrapt import wrap_function_wrapper
+
+from otel_gemini import _guard, semconv
+from otel_gemini.instrumentation import _operation
+from otel_gemini.instrumentation._call import CallState
+from otel_gemini.instrumentation._operation import Active, Operation
+from otel_gemini.instrumentation._streams import AsyncStreamProxy, SyncStreamProxy
+from otel_gemini.instrumentation._telemetry import Telemetry
+from otel_gemini.interaction_usage import BilledIds, grounding_units, interaction_usage
+from otel_gemini.interaction_usage import get as _get
+from otel_gemini.pricing import engine
+from otel_gemini.recording import Charge
+
+MODULE = "google.genai._gaos.google_genai"
+SYNC, ASYNC = "GeminiNextGenInteractions", "AsyncGeminiNextGenInteractions"
+_PENDING = frozenset(("in_progress", "queued"))
+_GROUNDED = frozenset(("google_search", "google_maps"))  # retrieved context not charged as input (§2.9)
+
+billed = BilledIds()
+"""Interaction ids already billed by this process (create, or the first get of a background one)."""
+
+# -- one call --------------------------------------------------------------------------------------------------
+
+
+def _request_field(kwargs: dict[str, Any], name: str) -> Any:
+    """A create argument given as a keyword or inside ``request=`` (a CreateInteractionRequest or its dict)."""
+    if kwargs.get(name) is not None:
+        return kwargs[name]
+    request = kwargs.get("request")
+    body = _get(request, "body") if request is not None else None
+    return _get(body, name) if body is not None else None
+
+
+def _model(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
+    """The model, or for agent interactions the agent's name (no price: those calls are "unpriced")."""
+    value = _request_field(kwargs, "model") or _request_field(kwargs, "agent")
+    return str(value) if value else None
+
+
+class _Call:
+    """What an interactions call billed: its hops (each replaced by its latest running usage) and grounding."""
+
+    __slots__ = ("state", "creating", "known_id", "hop", "seen", "grounding")
+
+    def __init__(self, state: CallState, creating: bool, known_id: str | None) -> None:
+        self.state = state
+        self.creating = creating
+        self.known_id = known_id
+        self.hop: list[Charge] | None = None
+        """The charges of the hop whose usage is still running (a stream between its events)."""
+        self.seen = 0
+        """Responses seen by the per-hop wrapper: when > 0, the SDK's merged result is not billed again."""
+        self.grounding: dict[str, int] = {}
+
+    def bill(self, interaction: Any, block: Any, *, final: bool = True) -> None:
+        """Price one hop's usage; a later usage of the same (streamed) hop replaces that hop's charges."""
+        interaction_id = _get(interaction, "id") or self.known_id
+        state = self.state
+        if self.hop is not None:
+            state.charges[:] = [c for c in state.charges if all(c is not mine for mine in self.hop)]
+        elif self.creating:
+            billed.add(interaction_id)
+        elif not final or not billed.add(interaction_id):
+            return  # get: only the first sight of a finished interaction is billed, and only when final
+        served = _get(interaction, "model") or _get(interaction, "agent")
+        served = str(served) if served else None
+        pricer = state.telemetry.pricer
+        known = served and pricer.resolve(served)[0]
+        model = served if known else state.request_model if self.creating else served
+        operation = None if self.creating else semconv.OP_CREATE_INTERACTION
+        units = grounding_units(block)
+        tier = _get(interaction, "service_tier")
+        before = len(state.charges)
+        state.charge_tokens(model, interaction_usage(block), service_tier=str(tier) if tier else None,
+                            grounded=any(units.get(k) for k in _GROUNDED), operation=operation,
+                            response_model=served)
+        _charge_grounding(state, model, units, operation)
+        self.hop = state.charges[before:]
+        if final:
+            billed.add(interaction_id)
+            self.hop = None
+            for kind, count in units.items():
+                self.grounding[kind] = self.grounding.get(kind, 0) + count
+
+    def describe(self, interaction: Any) -> None:
+        span = self.state.span
+        if not span.is_recording() or interaction is None:
+            return
+        attributes: dict[str, Any] = {}
+        for key, value in ((semconv.RESPONSE_ID, _get(interaction, "id")),
+                           (semconv.RESPONSE_MODEL, _get(interaction, "model") or _get(interaction, "agent")),
+                           ("gemini.interaction.status", _get(interaction, "status"))):
+            if value:
+                attributes[key] = str(value)
+        for kind, count in self.grounding.items():
+            attributes[f"gemini.grounding.{kind}.count"] = count
+        span.set_attributes(attributes)
+
+    # -- the three places a bill turns up ------------------------------------------------------------------
+
+    def on_hop(self, value: Any) -> None:
+        """One non-streamed HTTP response of create (a continuation hop is one more)."""
+        if hasattr(value, "generator") or _get(value, "status") is None:
+            return  # a stream: billed from its events
+        self.seen += 1
+        block = _get(value, "usage")
+        if block is not None:
+            self.bill(value, block)
+
+    def on_result(self, state: CallState, result: Any) -> None:
+        if self.seen == 0 and _get(result, "status") is not None:
+            block = _get(result, "usage")
+            if block is not None and (self.creating or _get(result, "status") not in _PENDING):
+                self.bill(result, block)
+        self.describe(result)
+
+    def on_event(self, event: Any) -> None:
+        kind = _get(event, "event_type")
+        if kind == "interaction.created":
+            self.hop = None  # a new hop: the previous one keeps its last bill
+            return
+        if kind == "interaction.completed":
+            interaction = _get(event, "interaction")
+            block = _get(interaction, "usage")
+            if block is not None:
+                self.bill(interaction, block)
+            self.describe(interaction)
+        elif kind in ("step.stop", "interaction.status_update") and self.creating:
+            block = _get(event, "usage")
+            if block is not None:
+                self.bill({"id": _get(event, "interaction_id")}, block, final=False)
+
+
+def _charge_grounding(state: CallState, model: str | None, units: dict[str, int], operation: str | None) -> None:
+    """Search queries at the model's grounding rate; Maps has no fee in the table yet (unpriced, as for generate)."""
+    queries, maps = units.get("google_search", 0), units.get("google_maps", 0)
+    label = model if operation or model != state.request_model else None
+    if queries:
+        cost, (unit, count) = state.telemetry.pricer.grounding(
+            model, at=state.wall_started, grounded_prompt=True, search_queries=queries,
+            platform=state.endpoint.platform, location=state.endpoint.location,
+        )
+        if cost is not None:
+            state.add_charge(Charge(cost, None, operation, label, grounding=(("google_search", unit, count),)))
+    if maps:
+        model_id = state.telemetry.pricer.resolve(model)[0] or ""
+        unit = "query" if model_id.startswith(("gemini-3", "gemini-4")) else "prompt"
+        state.add_charge(Charge(engine.Cost(engine.UNPRICED), None, operation, label,
+                                grounding=(("google_maps", unit, maps),)))
+
+
+# -- wrapping --------------------------------------------------------------------------------------------------
+
+_current: ContextVar[_Call | None] = ContextVar("otel_gemini_interaction", default=None)
+_views: "weakref.WeakKeyDictionary[Any, Any]" = weakref.WeakKeyDictionary()
+
+
+class _ClientView:
+    """What ``endpoint_of`` reads from an api client, rebuilt from the generated client's configuration.
+
+    The resource keeps no reference to the ``google.genai`` api client, only its own ``sdk_configuration``
+    (server URL, API version path, auth); the key itself is never copied here.
+    """
+
+    __slots__ = ("_api_client",)
+
+    def __init__(self, configuration: Any) -> None:
+        from types import SimpleNamespace
+
+        version = str(getattr(getattr(configuration, "globals", None), "api_version", "") or "")
+        location = version.split("/locations/", 1)[1].split("/", 1)[0] if "/locations/" in version else None
+        self._api_client = SimpleNamespace(
+            vertexai="/projects/" in version, location=location,
+            _http_options=SimpleNamespace(base_url=getattr(configuration, "server_url", None)),
+        )
+
+
+def _view(instance: Any) -> Any:
+    configuration = getattr(instance, "sdk_configuration", None)
+    try:
+        view = _views.get(configuration)
+        if view is None:
+            view = _views[configuration] = _ClientView(configuration)
+        return view
+    except TypeError:
+        return _ClientView(configuration)
+
+
+_OPS = {
+    ("create", False): Operation(semconv.OP_CREATE_INTERACTION, model=_model),
+    ("create", True): Operation(semconv.OP_CREATE_INTERACTION, model=_model, stream=True),
+    ("background", False): Operation(semconv.OP_CREATE_INTERACTION, model=_model, unmetered_status=engine.UNBILLED),
+    ("get", False): Operation(semconv.OP_GET_INTERACTION, model=_model, unmetered_status=engine.UNBILLED),
+    ("get", True): Operation(semconv.OP_GET_INTERACTION, model=_model, unmetered_status=engine.UNBILLED, stream=True),
+}
+
+
+class _SyncEvents(SyncStreamProxy):
+    """The SDK's ``Stream`` is also a context manager: ``with`` must hand back the proxy, not the bare stream."""
+
+    def __enter__(self) -> "_SyncEvents":
+        self.__wrapped__.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> Any:
+        self.close()
+        return None
+
+
+class _AsyncEvents(AsyncStreamProxy):
+    async def __aenter__(self) -> "_AsyncEvents":
+        await self.__wrapped__.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> Any:
+        await self.close()
+        return None
+
+    async def close(self) -> Any:  # AsyncStream spells it close(), not aclose()
+        state = self._self_state
+        if not state.finished:
+            state.finish(abandoned=True)
+        return await self.__wrapped__.close()
+
+
+Args = tuple[Any, ...]
+Begun = tuple[Operation, CallState, "_Call"]
+
+
+def _begin(telemetry: Telemetry, method: str, instance: Any, args: Args, kwargs: dict[str, Any]) -> Begun | None:
+    try:
+        stream = bool(_request_field(kwargs, "stream"))
+        background = bool(_request_field(kwargs, "background")) and not stream
+        kind = "get" if method == "get" else "background" if background else "create"
+        op = _OPS[(kind, stream and kind != "background")]
+        state = _operation.start(telemetry, op, _view(instance), args, kwargs)
+        if state is None:
+            return None
+        known_id = kwargs.get("id", args[0] if args else None) if method == "get" else None
+        call = _Call(state, method == "create", str(known_id) if known_id else None)
+        state.chunk_hook = call.on_event
+        return op, state, call
+    except Exception as failure:
+        _guard.report("start", failure)
+        return None
+
+
+def _complete(op: Operation, state: CallState, call: _Call, value: Any, is_async: bool) -> Any:
+    if op.stream and hasattr(value, "generator"):
+        try:
+            return _AsyncEvents(value, state) if is_async else _SyncEvents(value, state)
+        except Exception as failure:
+            _guard.report("stream", failure)
+            return value
+    try:
+        call.on_result(state, value)
+    except Exception as failure:
+        _guard.report(op.name, failure)
+    state.finish(result=value)
+    return value
+
+
+def _public(telemetry: Telemetry, method: str, is_async: bool) -> Callable[..., Any]:
+    """create/get: like ``_operation.factory``, but stream or not is decided per call by its arguments."""
+    if is_async:
+
+        async def async_wrapper(wrapped: Callable[..., Any], instance: Any, args: Args, kwargs: dict[str, Any]) -> Any:
+            begun = _begin(telemetry, method, instance, args, kwargs)
+            if begun is None:
+                return await wrapped(*args, **kwargs)
+            op, state, call = begun
+            token = _current.set(call)
+            try:
+                with Active(state):
+                    value = await wrapped(*args, **kwargs)
+            finally:
+                _current.reset(token)
+            return _complete(op, state, call, value, is_async=True)
+
+        return async_wrapper
+
+    def wrapper(wrapped: Callable[..., Any], instance: Any, args: Args, kwargs: dict[str, Any]) -> Any:
+        begun = _begin(telemetry, method, instance, args, kwargs)
+        if begun is None:
+            return wrapped(*args, **kwargs)
+        op, state, call = begun
+        token = _current.set(call)
+        try:
+            with Active(state):
+                value = wrapped(*args, **kwargs)
+        finally:
+            _current.reset(token)
+        return _complete(op, state, call, value, is_async=False)
+
+    return wrapper
+
+
+def _observe_hop(call: _Call | None, value: Any) -> None:
+    if call is not None:
+        try:
+            call.on_hop(value)
+        except Exception as failure:
+            _guard.report("response", failure)
+
+
+def _per_hop(is_async: bool) -> Callable[..., Any]:
+    """``_send_create_once``: one billed HTTP request of create, inside the call in flight."""
+    if is_async:
+
+        async def async_wrapper(wrapped: Callable[..., Any], instance: Any, args: Args, kwargs: dict[str, Any]) -> Any:
+            value = await wrapped(*args, **kwargs)
+            _observe_hop(_current.get(), value)
+            return value
+
+        return async_wrapper
+
+    def wrapper(wrapped: Callable[..., Any], instance: Any, args: Args, kwargs: dict[str, Any]) -> Any:
+        value = wrapped(*args, **kwargs)
+        _observe_hop(_current.get(), value)
+        return value
+
+    return wrapper
+
+
+def instrument(telemetry: Telemetry) -> list[tuple[Any, str]]:
+    """Wrap create/get (sync and async) and the per-hop sender; returns (class, name) pairs for uninstrument."""
+    try:
+        import google.genai._gaos.google_genai as module
+    except ImportError:
+        _guard.warn_once("missing:interactions", "otel-gemini: google-genai has no Interactions API; not instrumented")
+        return []
+    wrapped: list[tuple[Any, str]] = []
+    for class_name, is_async in ((SYNC, False), (ASYNC, True)):
+        cls = getattr(module, class_name, None)
+        for method, factory in (("create", _public(telemetry, "create", is_async)),
+                                ("get", _public(telemetry, "get", is_async)),
+                                ("_send_create_once", _per_hop(is_async))):
+            # Only methods the bridge class defines itself: wrapping an inherited one would wrap the base class.
+            if cls is None or method not in vars(cls):
+                _guard.warn_once(f"missing:{class_name}.{method}",
+                                 "otel-gemini: google-genai has no %s.%s; not instrumented", class_name, method)
+                continue
+            wrap_function_wrapper(MODULE, f"{class_name}.{method}", factory)
+            wrapped.append((cls, method))
+    return wrapped
