@@ -8,13 +8,11 @@ cached $0.05, output incl. thinking $3.00 per 1M tokens; Google Search grounding
 from __future__ import annotations
 
 import gc
-from typing import Any
 
 import pytest
 
 pytest.importorskip("google.genai._gaos.google_genai", reason="this google-genai has no Interactions API")
 
-from otel_gemini import instrumentor  # noqa: E402
 from tests.conftest import API_KEY  # noqa: E402
 from otel_gemini.instrumentation import interactions  # noqa: E402
 from otel_gemini.testing import Reply  # noqa: E402
