@@ -19,7 +19,9 @@ from otel_gemini import _guard, semconv
 from otel_gemini.config import load_settings
 from otel_gemini.exporters import otlp, prometheus
 from otel_gemini.exporters.otel_metrics import OTelMetricsBridge
-from otel_gemini.instrumentation import _operation, models, tuning
+from otel_gemini.instrumentation import (
+    _operation, batches, caches, embeddings, files, interactions, legacy, live, media, models, tokens, tuning,
+)
 from otel_gemini.instrumentation._telemetry import Telemetry
 from otel_gemini.package import _instruments
 from otel_gemini.pricing import table as price_table
@@ -28,7 +30,11 @@ from otel_gemini.recording import Recorder
 from otel_gemini.version import __version__
 
 STALE_AFTER_DAYS = 60
-_SURFACES = (models.instrument, _operation.instrument_raw, tuning.instrument)
+_SURFACES = (
+    models.instrument, _operation.instrument_raw, tuning.instrument, embeddings.instrument, tokens.instrument,
+    files.instrument, media.instrument, caches.instrument, batches.instrument, interactions.instrument,
+    live.instrument, legacy.instrument,
+)
 
 # One bridge per MeterProvider for the life of the process: OTel instruments cannot be unregistered, so a
 # re-instrument re-points the existing bridge at the new recorder instead of registering a second set.

@@ -268,6 +268,12 @@ def _error_type(error: BaseException) -> str:
     return cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
 
 
+def _reason(reason: Any) -> str:
+    """"stop" from google-genai's str enum and from the legacy protos' IntEnum (value 1) alike."""
+    value = getattr(reason, "value", reason)
+    return str(value if isinstance(value, str) else getattr(reason, "name", value)).lower()
+
+
 def _span_attributes(
     charges: list[Charge], status: str, response_model: str, result: Any, ttfc: float | None, requests: int,
 ) -> dict[str, Any]:
@@ -283,7 +289,7 @@ def _span_attributes(
         if response_id:
             attributes[semconv.RESPONSE_ID] = response_id
         reasons = [
-            str(getattr(c.finish_reason, "value", c.finish_reason)).lower()
+            _reason(c.finish_reason)
             for c in (getattr(result, "candidates", None) or ())
             if c.finish_reason is not None
         ]

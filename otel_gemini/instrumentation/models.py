@@ -44,7 +44,7 @@ def _model_name(model: Any) -> str:
     return str(model) if model else "unknown"
 
 
-def _request_attributes(config: Any) -> dict[str, Any]:
+def request_attributes(config: Any) -> dict[str, Any]:
     """Semconv request attributes from a GenerateContentConfig or its dict form (only for recording spans)."""
     get = config.get if isinstance(config, dict) else lambda name: getattr(config, name, None)
     attributes = {}
@@ -63,7 +63,7 @@ def _start(telemetry: Telemetry, instance: Any, kwargs: dict[str, Any], args: tu
         )
         config = kwargs.get("config")
         if config is not None and state.span.is_recording():
-            state.span.set_attributes(_request_attributes(config))
+            state.span.set_attributes(request_attributes(config))
         return state
     except Exception as failure:
         _guard.report("start", failure)

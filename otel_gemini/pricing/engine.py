@@ -132,7 +132,8 @@ def price_cache_storage(card: RateCard, tokens: int, seconds: Decimal | int) -> 
     """Explicit cache storage: tokens × hours of real lifetime × the model's storage rate (None: not offered)."""
     if card.cache_storage_per_token_hour is None:
         return None
-    return CostLine("cache_storage", "text", tokens * Decimal(seconds) / 3600 * card.cache_storage_per_token_hour)
+    # Divide last: dividing first rounds at Decimal's 28th digit (a 600 s slice would cost 0.0750…0002).
+    return CostLine("cache_storage", "text", tokens * Decimal(seconds) * card.cache_storage_per_token_hour / 3600)
 
 
 def price_units(card: RateCard, unit: str, count: int | Decimal, variant: str = "default") -> CostLine | None:

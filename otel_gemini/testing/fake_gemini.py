@@ -169,11 +169,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _sse(self, body: Any, model: str, reply: Reply) -> None:
         """Chunked encoding, not connection-close framing: only then is a dropped stream a protocol error
-        (httpx/httpx2 raise RemoteProtocolError) instead of a silently short but "complete" response."""
+        (httpx/httpx2 raise RemoteProtocolError) instead of a silently short but "complete" response.
+
+        The legacy SDK's REST transport asks for ``$alt=json``: its streams are one JSON array, an element per
+        chunk, parsed incrementally; everything else gets server-sent events."""
         chunks = reply.chunks if reply.chunks is not None else [reply.body] if reply.body is not None else stream(
             ["o", "k"], model_version=model, final_usage=usage(prompt=_prompt_tokens(body), candidates=1))
+        json_array = parse_qs(urlsplit(self.path).query).get("$alt", [""])[0].startswith("json")
         self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Content-Type", "application/json; charset=UTF-8" if json_array else "text/event-stream")
         self.send_header("Transfer-Encoding", "chunked")
         for key, value in reply.headers.items():
             self.send_header(key, value)
@@ -183,10 +187,15 @@ class _Handler(BaseHTTPRequestHandler):
                 break
             if i and reply.chunk_delay_s:
                 time.sleep(reply.chunk_delay_s)
-            event = f"data: {json.dumps(chunk)}\r\n\r\n".encode()
+            if json_array:
+                event = ("[" if i == 0 else ",\r\n").encode() + json.dumps(chunk).encode()
+            else:
+                event = f"data: {json.dumps(chunk)}\r\n\r\n".encode()
             self.wfile.write(b"%x\r\n%s\r\n" % (len(event), event))
             self.wfile.flush()
         else:
+            if json_array:
+                self.wfile.write(b"1\r\n]\r\n" if chunks else b"2\r\n[]\r\n")
             self.wfile.write(b"0\r\n\r\n")
             return
         self.wfile.flush()
