@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from otel_gemini import semconv
+from otel_gemini.demo_surfaces import DEMO_OPTIONS, run_surfaces
 from otel_gemini.testing import FakeGemini, Reply, error, quota_exceeded, response, stream, usage
 
 DEMO_KEY = "demo-key-not-a-real-key"
@@ -92,6 +93,8 @@ def cost_table(recorder: Any) -> str:
     for key, value in recorder.counters[semconv.COST].items():
         cost[key[0], key[2]] += Decimal(value)
         kinds[key[0], key[2]].add(key[4] if key[6] == "standard" else f"{key[4]}@{key[6]}")
+    for key, value in recorder.counters[semconv.PAID_TIER_EQUIVALENT].items():
+        kinds[key[0], key[2]].add(f"free tier, would cost {Decimal(value):.6f}")
     rows = sorted(set(calls) | set(cost) | set(tokens))
     lines = [f"{'operation':<20}{'model':<40}{'calls':>6}{'tokens':>10}{'cost USD':>12}  cost types / status"]
     for row in rows:
@@ -109,10 +112,11 @@ def run(port: int = 9464, host: str = "127.0.0.1", once: bool = False) -> int:
     from google.genai import types
 
     with FakeGemini() as fake:
-        instrumentor = otel_gemini.instrument(prometheus_port=port, prometheus_host=host)
+        instrumentor = otel_gemini.instrument(prometheus_port=port, prometheus_host=host, **DEMO_OPTIONS)
         client = genai.Client(api_key=DEMO_KEY, http_options=types.HttpOptions(base_url=fake.base_url))
         print(f"fake Gemini endpoint on {fake.base_url}; running the workload...")
         _workload(fake, client)
+        run_surfaces(fake, client, DEMO_KEY)
         print()
         print(cost_table(instrumentor.telemetry.recorder))
         print()

@@ -50,3 +50,11 @@ def test_demo_once_prints_a_cost_table() -> None:
     assert result.returncode == 0, result.stderr
     assert "gemini-2.5-pro" in result.stdout and "0.775000" in result.stdout
     assert "unpriced" in result.stdout and "unbilled (429)" in result.stdout
+    # Every surface of issue 4 shows in the table, none was skipped (the legacy SDK only where it is installed).
+    for operation in ("embeddings", "count_tokens", "upload_file", "create_cache", "cache_storage", "get_batch",
+                      "generate_images", "generate_videos", "create_interaction", "live_session"):
+        assert f"\n{operation} " in result.stdout, operation
+    for cost_type in ("grounding", "cache_write", "cache_storage", "media", "@batch", "free tier, would cost"):
+        assert cost_type in result.stdout, cost_type
+    skipped = [line for line in result.stdout.splitlines() if "skipped:" in line]
+    assert all("google.generativeai is not installed" in line for line in skipped), skipped
