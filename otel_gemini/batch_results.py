@@ -21,13 +21,12 @@ sends them (Developer API operations ``{name, metadata: {...}}`` and Vertex ``ba
 from __future__ import annotations
 
 import re
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
 from otel_gemini import semconv
+from otel_gemini.once import OncePerKey
 from otel_gemini.pricing import engine
 from otel_gemini.pricing.pricer import Pricer
 from otel_gemini.recording import Charge
@@ -200,28 +199,14 @@ def successful_count(stats: Mapping[str, Any]) -> int:
         return 0
 
 
-class PricedJobs:
-    """Names of jobs whose results this process has already priced (bounded: the oldest are forgotten)."""
+class PricedJobs(OncePerKey):
+    """Names of jobs whose results this process has already priced (either spelling of a job name is one job)."""
 
-    def __init__(self, limit: int = 10_000) -> None:
-        self.limit = limit
-        self._names: "OrderedDict[str, None]" = OrderedDict()
-        self._lock = threading.Lock()
+    def claim(self, name: str) -> bool:  # type: ignore[override]
+        return super().claim(job_key(name))
 
-    def claim(self, name: str) -> bool:
-        """True exactly once per job name (while remembered): the caller that gets True prices the job."""
-        key = job_key(name)
-        with self._lock:
-            if key in self._names:
-                return False
-            self._names[key] = None
-            if len(self._names) > self.limit:
-                self._names.popitem(last=False)
-            return True
-
-    def __contains__(self, name: str) -> bool:
-        with self._lock:
-            return job_key(name) in self._names
+    def __contains__(self, name: object) -> bool:
+        return super().__contains__(job_key(str(name)))
 
 
 def _plain(value: Any) -> Any:

@@ -13,10 +13,9 @@ decided by ``extract_usage`` from ``total_tokens``, as for generateContent.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from typing import Any, Mapping
 
+from otel_gemini.once import OncePerKey
 from otel_gemini.usage import Usage, extract_usage
 
 __all__ = ["BilledIds", "grounding_units", "interaction_usage", "usage_metadata"]
@@ -76,26 +75,9 @@ def grounding_units(block: Any) -> dict[str, int]:
     return units
 
 
-class BilledIds:
-    """Interaction ids already billed by this process (bounded: a long-running poller must not grow forever)."""
-
-    def __init__(self, limit: int = 10_000) -> None:
-        self._ids: OrderedDict[str, None] = OrderedDict()
-        self._limit = limit
-        self._lock = threading.Lock()
+class BilledIds(OncePerKey):
+    """Interaction ids already billed by this process."""
 
     def add(self, interaction_id: str | None) -> bool:
         """Remember ``interaction_id``; False when it was already there (its bill must not be counted again)."""
-        if not interaction_id:
-            return True
-        with self._lock:
-            if interaction_id in self._ids:
-                return False
-            self._ids[interaction_id] = None
-            if len(self._ids) > self._limit:
-                self._ids.popitem(last=False)
-            return True
-
-    def __contains__(self, interaction_id: object) -> bool:
-        with self._lock:
-            return interaction_id in self._ids
+        return True if not interaction_id else self.claim(interaction_id)

@@ -159,6 +159,11 @@ def factory(telemetry: Telemetry, op: Operation, is_async: bool) -> Callable[...
 
 def wrap(telemetry: Telemetry, module: str, qualname: str, op: Operation, is_async: bool) -> tuple[Any, str] | None:
     """Wrap ``module.qualname`` for ``op``; a method this SDK version lacks is skipped with one warning."""
+    return wrap_function(module, qualname, factory(telemetry, op, is_async))
+
+
+def wrap_function(module: str, qualname: str, wrapper: Callable[..., Any]) -> tuple[Any, str] | None:
+    """Wrap ``module.qualname`` with a wrapt wrapper, or warn once when this SDK version has no such method."""
     class_name, _, method = qualname.rpartition(".")
     try:
         owner: Any = importlib.import_module(module)
@@ -168,7 +173,7 @@ def wrap(telemetry: Telemetry, module: str, qualname: str, op: Operation, is_asy
     except (ImportError, AttributeError):
         _guard.warn_once(f"missing:{module}.{qualname}", "otel-gemini: %s has no %s; not instrumented", module, qualname)
         return None
-    wrap_function_wrapper(module, qualname, factory(telemetry, op, is_async))
+    wrap_function_wrapper(module, qualname, wrapper)
     return owner, method
 
 

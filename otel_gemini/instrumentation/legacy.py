@@ -28,11 +28,9 @@ from contextvars import ContextVar
 from typing import Any, AsyncIterator, Callable, Iterator
 from urllib.parse import urlsplit
 
-from wrapt import wrap_function_wrapper
-
 from otel_gemini import _guard, semconv
 from otel_gemini.instrumentation._call import CallState, Endpoint, Hop, current_call
-from otel_gemini.instrumentation._operation import Active, Operation, factory, start
+from otel_gemini.instrumentation._operation import Active, Operation, factory, start, wrap_function
 from otel_gemini.instrumentation._streams import AsyncStreamProxy, SyncStreamProxy
 from otel_gemini.instrumentation._telemetry import Telemetry
 from otel_gemini.instrumentation.models import request_attributes
@@ -314,18 +312,6 @@ def _per_request(stream: bool, is_async: bool) -> Callable[..., Any]:
     return wrapper
 
 
-def _wrap(module: str, qualname: str, wrapper: Callable[..., Any]) -> tuple[Any, str] | None:
-    class_name, _, method = qualname.rpartition(".")
-    try:
-        owner: Any = importlib.import_module(module)
-        for part in class_name.split(".") if class_name else ():
-            owner = getattr(owner, part)
-        getattr(owner, method)
-    except (ImportError, AttributeError):
-        _guard.warn_once(f"missing:{module}.{qualname}", "otel-gemini: %s has no %s; not instrumented", module, qualname)
-        return None
-    wrap_function_wrapper(module, qualname, wrapper)
-    return owner, method
 
 
 def instrument(telemetry: Telemetry) -> list[tuple[Any, str]]:
@@ -363,7 +349,7 @@ def instrument(telemetry: Telemetry) -> list[tuple[Any, str]]:
         plan.append((module, "embed_content_async", factory(telemetry, _embed_operation(True), True)))
     wrapped: list[tuple[Any, str]] = []
     for module, qualname, wrapper in plan:
-        pair = _wrap(module, qualname, wrapper)
+        pair = wrap_function(module, qualname, wrapper)
         if pair is not None:
             wrapped.append(pair)
     return wrapped
