@@ -167,14 +167,29 @@ def child_env(venv_dir: Path) -> dict[str, str]:
 
 
 def load_fake_gemini() -> Any:
-    """Load fake_gemini.py by path: it is stdlib-only, and this keeps otel_gemini out of bare processes."""
-    import importlib.util
+    """Load fake_gemini.py by path: it is stdlib-only, and this keeps otel_gemini out of bare processes.
 
+    Its one project import (``otel_gemini.testing.bodies``, stdlib-only too) is loaded by path under empty parent
+    packages, so importing it does not run ``otel_gemini/__init__`` (which needs OpenTelemetry).
+    """
+    import importlib.util
+    import types
+
+    stubs = [name for name in ("otel_gemini", "otel_gemini.testing", "otel_gemini.testing.bodies") if name not in sys.modules]
+    for package in ("otel_gemini", "otel_gemini.testing"):
+        sys.modules.setdefault(package, types.ModuleType(package)).__path__ = []  # type: ignore[attr-defined]
+    bodies_spec = importlib.util.spec_from_file_location("otel_gemini.testing.bodies", FAKE_GEMINI.parent / "bodies.py")
+    assert bodies_spec is not None and bodies_spec.loader is not None
+    bodies = importlib.util.module_from_spec(bodies_spec)
+    sys.modules[bodies_spec.name] = bodies
+    bodies_spec.loader.exec_module(bodies)
     spec = importlib.util.spec_from_file_location("bench_fake_gemini", FAKE_GEMINI)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses resolve annotations through sys.modules
     spec.loader.exec_module(module)
+    for name in stubs:  # a later real `import otel_gemini` must find the package, not the stubs
+        del sys.modules[name]
     return module
 
 
