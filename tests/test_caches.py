@@ -209,6 +209,23 @@ def test_errors_are_the_sdks_own_and_leave_the_meter_alone(fake, client, telemet
     assert telemetry.prom("otel_gemini_internal_errors_total") == 0
 
 
+def test_a_cache_deleted_elsewhere_stops_at_the_404_not_at_its_expiry(fake, client, telemetry, clock, store) -> None:
+    """Replica B deleted the cache; this replica learns it from a 404 at minute 20 and stops metering there.
+
+    100,000 tokens × (20/60) h × $4.50/1M = $0.15 (the 1 h TTL would have made it $0.45).
+    """
+    store.tokens = 100_000
+    cache = client.caches.create(model=PRO, config={"contents": ["x"], "ttl": "3600s"})
+    clock.minutes(5)
+    del store.caches[cache.name]  # gone on the server, by someone else
+    clock.minutes(15)
+    with pytest.raises(errors.ClientError):
+        client.caches.get(name=cache.name)
+    clock.minutes(60)
+    assert scrape(telemetry, PRO) == 0
+    assert storage(telemetry, PRO) == Decimal("0.15")
+
+
 def test_vertex_cache_write_and_storage_pay_the_regional_surcharge(fake, telemetry, clock, store) -> None:
     from google import genai
 

@@ -90,6 +90,7 @@ class CallState:
     __slots__ = (
         "telemetry", "operation", "request_model", "endpoint", "span", "started", "wall_started", "hops",
         "first_chunk_at", "finished", "last_response", "charges", "on_raw", "chunk_hook", "unmetered_status",
+        "context",
     )
 
     def __init__(
@@ -110,6 +111,8 @@ class CallState:
         """Set by operations that read raw response bodies (instrumentation/_operation.py)."""
         self.unmetered_status = unmetered_status
         """The status of a call that succeeded and charged nothing (count_tokens: unbilled)."""
+        self.context: Any = None
+        """What a surface keeps between its hooks (e.g. the cache name a failed ``caches.get`` asked for)."""
         attributes: dict[str, Any] = {
             semconv.OPERATION: operation,
             semconv.PROVIDER: endpoint.provider,

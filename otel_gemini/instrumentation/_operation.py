@@ -69,6 +69,8 @@ class Operation:
     on_result: Callable[[CallState, Any], None] | None = None
     on_raw: Callable[[CallState, str, str, dict[str, Any]], None] | None = None
     on_chunk: Callable[[CallState, Any], None] | None = None
+    on_error: Callable[[CallState, BaseException], None] | None = None
+    """Told the SDK's exception before it propagates (unchanged): a 404 can mean a resource ended elsewhere."""
     unmetered_status: str = engine.UNMETERED
     stream: bool = False
     """The method returns an iterator of events: it is proxied and the call ends with the stream."""
@@ -77,10 +79,11 @@ class Operation:
 class Active:
     """While the SDK runs: the call is current (for raw-response hooks and child spans); errors finish it."""
 
-    __slots__ = ("state", "_call_token", "_context_token")
+    __slots__ = ("state", "op", "_call_token", "_context_token")
 
-    def __init__(self, state: CallState) -> None:
+    def __init__(self, state: CallState, op: Operation | None = None) -> None:
         self.state = state
+        self.op = op
 
     def __enter__(self) -> None:
         self._call_token = current_call.set(self.state)
@@ -90,6 +93,8 @@ class Active:
         context.detach(self._context_token)
         current_call.reset(self._call_token)
         if error is not None:
+            if self.op is not None:
+                _guarded(self.op.name, self.op.on_error, self.state, error)
             self.state.finish(error)
 
 
@@ -140,7 +145,7 @@ def factory(telemetry: Telemetry, op: Operation, is_async: bool) -> Callable[...
             state = start(telemetry, op, instance, args, kwargs)
             if state is None:
                 return await wrapped(*args, **kwargs)
-            with Active(state):
+            with Active(state, op):
                 value = await wrapped(*args, **kwargs)
             return complete(op, state, value, is_async=True)
 
@@ -150,7 +155,7 @@ def factory(telemetry: Telemetry, op: Operation, is_async: bool) -> Callable[...
         state = start(telemetry, op, instance, args, kwargs)
         if state is None:
             return wrapped(*args, **kwargs)
-        with Active(state):
+        with Active(state, op):
             value = wrapped(*args, **kwargs)
         return complete(op, state, value, is_async=False)
 

@@ -99,14 +99,22 @@ def operations(meter: CacheStorageMeter) -> dict[str, Operation]:
         if http_method == "DELETE":
             meter.deleted(path.split("?", 1)[0])
 
+    def remember_name(state: CallState, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        state.context = kwargs.get("name")
+
+    def on_gone(state: CallState, error: BaseException) -> None:
+        """404 for a cache this process meters: it ended elsewhere (another replica deleted it); stop now, not at
+        its expiry, so the meter over-counts at most until this process next asks."""
+        if getattr(error, "code", None) == 404 and state.context:
+            meter.deleted(str(state.context))
+
     unbilled = engine.UNBILLED
+    by_name = dict(model=cache_model, on_start=remember_name, on_error=on_gone, unmetered_status=unbilled)
     return {
         "create": Operation(semconv.OP_CREATE_CACHE, on_result=on_create),
-        "get": Operation(semconv.OP_GET_CACHE, model=cache_model, on_result=seen, unmetered_status=unbilled),
-        "update": Operation(semconv.OP_UPDATE_CACHE, model=cache_model, on_result=seen, unmetered_status=unbilled),
-        "delete": Operation(
-            semconv.OP_DELETE_CACHE, model=cache_model, on_raw=on_delete_raw, unmetered_status=unbilled,
-        ),
+        "get": Operation(semconv.OP_GET_CACHE, on_result=seen, **by_name),  # type: ignore[arg-type]
+        "update": Operation(semconv.OP_UPDATE_CACHE, on_result=seen, **by_name),  # type: ignore[arg-type]
+        "delete": Operation(semconv.OP_DELETE_CACHE, on_raw=on_delete_raw, **by_name),  # type: ignore[arg-type]
         "_list": Operation(semconv.OP_LIST_CACHES, model=no_model, on_result=on_list, unmetered_status=unbilled),
     }
 
