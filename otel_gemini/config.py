@@ -6,10 +6,13 @@ docs/configuration.md lists them.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Mapping
+
+from otel_gemini import limits
 
 
 @dataclass(frozen=True)
@@ -22,6 +25,10 @@ class Settings:
     billing_tier: str = "tier1"
     tuned_models: str = ""
     grounding_allowance: str = "none"
+    project: str = "default"
+    limits: str = ""
+    limits_file: str | None = None
+    spend_cap_usd: str | None = None
 
 
 _ENV = {
@@ -33,6 +40,10 @@ _ENV = {
     "billing_tier": "OTEL_GEMINI_BILLING_TIER",
     "tuned_models": "OTEL_GEMINI_TUNED_MODELS",
     "grounding_allowance": "OTEL_GEMINI_GROUNDING_ALLOWANCE",
+    "project": "OTEL_GEMINI_PROJECT",
+    "limits": "OTEL_GEMINI_LIMITS",
+    "limits_file": "OTEL_GEMINI_LIMITS_FILE",
+    "spend_cap_usd": "OTEL_GEMINI_SPEND_CAP_USD",
 }
 
 
@@ -114,7 +125,26 @@ def parse_grounding_allowance(spec: str) -> tuple[str, dict[str, int]]:
 
 
 BILLING_TIERS = ("free", "tier1", "tier2", "tier3")
+def _project(value: str) -> str:
+    if not value.strip() or len(value) > 100:
+        raise ValueError("a project label is 1 to 100 characters")
+    return value
+
+
+def _limits_file(path: str) -> None:
+    try:
+        limits.load_file(path)
+    except OSError as problem:
+        raise ValueError(str(problem)) from None
+    except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as problem:
+        raise ValueError(f"not a limits file ({problem})") from None
+
+
 _PARSERS = {
+    "project": _project,
+    "limits": limits.parse_limits,
+    "limits_file": _limits_file,
+    "spend_cap_usd": limits.parse_cap,
     "billing_tier": parse_billing_tier,
     "tuned_models": parse_tuned_models,
     "grounding_allowance": parse_grounding_allowance,

@@ -87,7 +87,7 @@ def cost_table(recorder: Any) -> str:
     kinds: dict[tuple[str, str], set[str]] = defaultdict(set)
     for key, value in recorder.counters[semconv.REQUESTS].items():
         calls[key[0], key[2]] += int(value)
-        statuses[key[0], key[2]].add(key[5] + (f" ({key[4]})" if key[4] else ""))
+        statuses[key[0], key[2]].add(key[6] + (f" ({key[4]})" if key[4] else ""))
     for key, value in recorder.counters[semconv.TOKENS].items():
         tokens[key[0], key[2]] += int(value)
     for key, value in recorder.counters[semconv.COST].items():

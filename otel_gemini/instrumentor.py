@@ -16,7 +16,8 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type:
 from opentelemetry.instrumentation.utils import unwrap
 
 from otel_gemini import _guard, semconv
-from otel_gemini.config import load_settings
+from otel_gemini import limits
+from otel_gemini.config import load_settings, parse_billing_tier
 from otel_gemini.exporters import otlp, prometheus
 from otel_gemini.exporters.otel_metrics import OTelMetricsBridge
 from otel_gemini.instrumentation import (
@@ -56,6 +57,19 @@ def _load_table(path: str | None) -> tuple[price_table.PriceTable, Exception | N
         return price_table.load(None), failure
 
 
+def _set_limits(recorder: Recorder, settings: Any) -> None:
+    """Declared rate limits and the spend limits of the billing tier, as gauges (docs/quota.md)."""
+    declared = limits.parse_limits(settings.limits)
+    cap = limits.parse_cap(settings.spend_cap_usd) if settings.spend_cap_usd else None
+    if settings.limits_file:
+        from_file, file_cap = limits.load_file(settings.limits_file)
+        declared = {**from_file, **declared}  # the variable wins over the file, as everywhere
+        cap = cap if cap is not None else file_cap
+    tier, _overrides = parse_billing_tier(settings.billing_tier)
+    for kind, key, value in limits.gauges(declared, tier, cap):
+        recorder.set_gauge(semconv.QUOTA_LIMIT if kind == "quota" else semconv.SPEND_LIMIT, key, value)
+
+
 def _attach_bridge(recorder: Recorder, meter_provider: Any) -> OTelMetricsBridge | None:
     try:
         bridge = _bridges.get(meter_provider)
@@ -86,6 +100,8 @@ class GeminiInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         meter_provider = kwargs.get("meter_provider") or metrics.get_meter_provider()
         table, table_failure = _load_table(settings.prices_path)
         recorder = Recorder(model_label_limit=settings.model_label_limit, known_model=lambda m: table.normalize(m) is not None)
+        recorder.project = settings.project
+        _set_limits(recorder, settings)
         _guard.set_error_counter(lambda component: recorder.count(semconv.INTERNAL_ERRORS, (component,)))
         if table_failure is not None:
             _guard.report("price_table", table_failure)

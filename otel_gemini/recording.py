@@ -10,12 +10,15 @@ hold exact Decimal dollars until exported.
 from __future__ import annotations
 
 import threading
+import time
 from bisect import bisect_left
+from datetime import timedelta
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Callable, Iterable
 
 from otel_gemini import semconv
+from otel_gemini.pricing import pacific
 from otel_gemini.pricing.engine import Cost
 from otel_gemini.usage import Usage
 
@@ -52,6 +55,14 @@ class CallRecord:
     pricing_status: str
     charges: list[Charge] = field(default_factory=list)
     time_to_first_chunk_s: float | None = None
+    rpc_status: str = ""
+    """google.rpc status name of the error body (``RESOURCE_EXHAUSTED``); "" on success or without a body."""
+    attempts: list[tuple[str, str, str]] = field(default_factory=list)
+    """(HTTP status, rpc status, "final" | "retried") of every HTTP attempt the call made."""
+    quota: list[tuple[str, str, str, str]] = field(default_factory=list)
+    """(quota id, unit, window, tier) of every QuotaFailure violation in the call's 429s."""
+    tier_downgrade: tuple[str, str] | None = None
+    """(requested, served) service tier when the served one was lower."""
 
 
 class Histogram:
@@ -100,6 +111,12 @@ class Recorder:
         }
         self.gauges: dict[semconv.MetricDef, dict[tuple[str, ...], float]] = {m: {} for m in semconv.GAUGES}
         self._models = LabelLimiter(model_label_limit, known_model)
+        self._quota_ids = LabelLimiter(50)
+        self.clock: Callable[[], float] = time.time
+        self.project = "default"
+        """The ``gemini_project`` label the exporters put on every series (OTEL_GEMINI_PROJECT)."""
+        self._day_ends = float("-inf")
+        self._day = self._month = ""
         self.pending_histograms: list[tuple[semconv.MetricDef, tuple[str, ...], float]] | None = None
         """When an OTel SDK meter is attached, histogram observations wait here for its next collection."""
         self.on_pending_full: Callable[[], None] | None = None
@@ -136,6 +153,8 @@ class Recorder:
         cost = charge.cost
         for line in cost.lines:
             self._add(semconv.COST, base + (line.cost_type, line.modality, cost.service_tier), line.amount)
+        if cost.lines:
+            self._add(semconv.COST_PACIFIC_MONTH, (base[1], self._month), cost.total)
         if cost.list_price:
             self._add(semconv.PAID_TIER_EQUIVALENT, base, cost.list_price)
         for tool, unit, count in charge.grounding:
@@ -162,7 +181,19 @@ class Recorder:
                 self._model_label(call.request_model),
                 self._model_label(call.response_model) if call.response_model else "",
             )
-            self._add(semconv.REQUESTS, base + (call.error_type, call.pricing_status), 1)
+            self._roll_calendar()
+            self._add(semconv.REQUESTS, base + (call.error_type, call.rpc_status, call.pricing_status), 1)
+            if call.operation in semconv.QUOTA_OPERATIONS:
+                self._add(semconv.REQUESTS_PACIFIC_DAY, (call.provider, base[2], self._day), 1)
+            for attempt in call.attempts:
+                self._add(semconv.HTTP_ATTEMPTS, base + attempt, 1)
+            for quota_id, unit, window, tier in call.quota:
+                bounded = self._quota_ids(quota_id)
+                if bounded is None:
+                    self._add(semconv.LABEL_OVERFLOW, ("gemini_quota_id",), 1)
+                self._add(semconv.QUOTA_EXCEEDED, (call.provider, base[2], bounded or OTHER, unit, window, tier), 1)
+            if call.tier_downgrade is not None:
+                self._add(semconv.TIER_DOWNGRADES, base + call.tier_downgrade, 1)
             self._observe(semconv.DURATION, base + (call.error_type,), call.duration_s)
             if call.time_to_first_chunk_s is not None:
                 self._observe(semconv.TIME_TO_FIRST_CHUNK_METRIC, base, call.time_to_first_chunk_s)
@@ -187,8 +218,32 @@ class Recorder:
     def record_charges(self, provider: str, charges: Iterable[Charge]) -> None:
         """Charges that belong to no SDK call in flight (cache storage settled at expiry): costs and tokens only."""
         with self._lock:
+            self._roll_calendar()
             for charge in charges:
                 self._charge(self._charge_base(provider, charge, None), charge)
+
+    def _roll_calendar(self) -> None:
+        """At each Pacific midnight: name the new day (and month), forget windows older than the previous one.
+
+        Usage keyed by day is what makes "requests today, Pacific" right across replicas in PromQL
+        (docs/quota.md); a series for yesterday is kept one more day so the last scrape of it is not lost.
+        """
+        now = self.clock()
+        if now < self._day_ends:
+            return
+        today = pacific.pacific_date(now)
+        yesterday = today - timedelta(days=1)
+        self._day, self._month = today.isoformat(), today.isoformat()[:7]
+        self._day_ends = pacific.day_start_epoch(today + timedelta(days=1))
+        keep_days = {self._day, yesterday.isoformat()}
+        keep_months = {self._month, yesterday.isoformat()[:7]}
+        days = self.counters[semconv.REQUESTS_PACIFIC_DAY]
+        for key in [k for k in days if k[-1] not in keep_days]:
+            del days[key]
+        months = self.counters[semconv.COST_PACIFIC_MONTH]
+        for key in [k for k in months if k[-1] not in keep_months]:
+            del months[key]
+        self.gauges[semconv.PACIFIC_CALENDAR] = {(self._day, self._month): 1.0}
 
     def count(self, metric: semconv.MetricDef, key: tuple[str, ...], amount: Decimal | int = 1) -> None:
         with self._lock:
@@ -207,6 +262,8 @@ class Recorder:
     # -- read side -----------------------------------------------------------------------------------------
 
     def before_read(self) -> None:
+        with self._lock:
+            self._roll_calendar()  # an idle process still turns the page at midnight
         for hook in list(self.collect_hooks):
             try:
                 hook()

@@ -24,6 +24,10 @@ COST_TYPE = "gemini.cost.type"
 SERVICE_TIER = "gemini.service_tier"
 PRICING_STATUS = "gemini.pricing.status"
 REQUEST_STREAM = "gen_ai.request.stream"
+RPC_STATUS = "gemini.rpc.status"
+HTTP_STATUS = "http.response.status_code"
+PROJECT = "gemini.project"
+"""Added by the exporters to every series: the Google Cloud project the team declares (quotas are per project)."""
 
 USAGE_INPUT = "gen_ai.usage.input_tokens"
 USAGE_OUTPUT = "gen_ai.usage.output_tokens"
@@ -116,7 +120,7 @@ TOKENS = MetricDef(
 )
 REQUESTS = MetricDef(
     "gemini.requests", "{request}", "gemini_requests_total", "counter",
-    "Gemini SDK calls by outcome and pricing status.", BASE_LABELS + (ERROR_TYPE, PRICING_STATUS),
+    "Gemini SDK calls by outcome and pricing status.", BASE_LABELS + (ERROR_TYPE, RPC_STATUS, PRICING_STATUS),
 )
 INTERNAL_ERRORS = MetricDef(
     "otel_gemini.internal_errors", "{error}", "otel_gemini_internal_errors_total", "counter",
@@ -157,9 +161,67 @@ BATCH_JOBS = MetricDef(
     "Batch jobs this process has seen, by last known state.", (PROVIDER, REQUEST_MODEL, "gemini.batch.state"),
 )
 
-COUNTERS = (COST, TOKENS, REQUESTS, INTERNAL_ERRORS, LABEL_OVERFLOW, PAID_TIER_EQUIVALENT, GROUNDING_UNITS)
+# -- quota, errors, retries (docs/quota.md) -------------------------------------------------------------------
+RPC_STATUSES = (
+    "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS",
+    "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED",
+    "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED",
+)
+"""The closed set of ``gemini_rpc_status`` values (google.rpc.Code names), plus "" (success or no body) and OTHER."""
+QUOTA_OPERATIONS = (
+    OP_GENERATE_CONTENT, OP_EMBEDDINGS, OP_CREATE_INTERACTION, OP_GENERATE_IMAGES, OP_GENERATE_VIDEOS,
+    OP_EDIT_IMAGE, OP_UPSCALE_IMAGE, OP_RECONTEXT_IMAGE, OP_SEGMENT_IMAGE, OP_LIVE_SESSION,
+)
+"""Operations that spend inference quota (RPM/TPM/RPD); token counting, caches, files and batch control do not."""
+
+HTTP_ATTEMPTS = MetricDef(
+    "gemini.http.attempts", "{attempt}", "gemini_http_attempts_total", "counter",
+    "Every HTTP attempt inside SDK calls (the SDK's own retries and continuation hops included); outcome "
+    "'retried' marks attempts the SDK sent again.",
+    BASE_LABELS + (HTTP_STATUS, RPC_STATUS, "gemini.attempt.outcome"),
+)
+QUOTA_EXCEEDED = MetricDef(
+    "gemini.quota.exceeded", "{violation}", "gemini_quota_exceeded_total", "counter",
+    "Quota violations reported by 429 responses (google.rpc.QuotaFailure), one per violation.",
+    (PROVIDER, REQUEST_MODEL, "gemini.quota.id", "gemini.quota.unit", "gemini.quota.window", "gemini.quota.tier"),
+)
+TIER_DOWNGRADES = MetricDef(
+    "gemini.service_tier.downgrades", "{request}", "gemini_service_tier_downgrades_total", "counter",
+    "Responses served at a lower service tier than requested (priority asked, standard served).",
+    BASE_LABELS + ("gemini.service_tier.requested", SERVICE_TIER),
+)
+REQUESTS_PACIFIC_DAY = MetricDef(
+    "gemini.requests.pacific_day", "{request}", "gemini_requests_pacific_day_total", "counter",
+    "Quota-spending calls keyed by their Pacific day (RPD resets at midnight Pacific); see docs/quota.md.",
+    (PROVIDER, REQUEST_MODEL, "gemini.pacific_day"),
+)
+COST_PACIFIC_MONTH = MetricDef(
+    "gemini.cost.pacific_month.usd", "{USD}", "gemini_cost_pacific_month_usd_total", "counter",
+    "Dollars keyed by the Pacific calendar month they were spent in (monthly spend caps).",
+    (PROVIDER, "gemini.pacific_month"),
+)
+PACIFIC_CALENDAR = MetricDef(
+    "gemini.pacific_calendar", "1", "gemini_pacific_calendar_info", "gauge",
+    "Always 1; its labels name today's Pacific day and month, to select the current window's series in PromQL.",
+    ("gemini.pacific_day", "gemini.pacific_month"),
+)
+QUOTA_LIMIT = MetricDef(
+    "gemini.quota.limit", "{1}", "gemini_quota_limit", "gauge",
+    "Rate limits the team declared (OTEL_GEMINI_LIMITS): requests or input tokens per minute or per Pacific day.",
+    (REQUEST_MODEL, "gemini.quota.unit", "gemini.quota.window"),
+)
+SPEND_LIMIT = MetricDef(
+    "gemini.spend.limit", "{USD}", "gemini_spend_limit_usd", "gauge",
+    "Spend limits: the billing tier's rolling 10-minute and monthly caps, and the project's own cap if declared.",
+    ("gemini.spend.window", "gemini.spend.scope"),
+)
+
+COUNTERS = (
+    COST, TOKENS, REQUESTS, INTERNAL_ERRORS, LABEL_OVERFLOW, PAID_TIER_EQUIVALENT, GROUNDING_UNITS, HTTP_ATTEMPTS,
+    QUOTA_EXCEEDED, TIER_DOWNGRADES, REQUESTS_PACIFIC_DAY, COST_PACIFIC_MONTH,
+)
 HISTOGRAMS = (DURATION, TOKEN_USAGE, TIME_TO_FIRST_CHUNK_METRIC)
-GAUGES = (PRICE_TABLE_CHECKED, CACHED_TOKENS, BATCH_ENQUEUED, BATCH_JOBS)
+GAUGES = (PRICE_TABLE_CHECKED, CACHED_TOKENS, BATCH_ENQUEUED, BATCH_JOBS, PACIFIC_CALENDAR, QUOTA_LIMIT, SPEND_LIMIT)
 
 
 def prometheus_label(attribute: str) -> str:

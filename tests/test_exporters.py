@@ -41,7 +41,7 @@ def test_prometheus_endpoint_serves_the_contract(fake, client) -> None:
         for sample in family.samples
     }
     base = {"gen_ai_operation_name": "generate_content", "gen_ai_provider_name": "gcp.gemini",
-            "gen_ai_request_model": MODEL, "gen_ai_response_model": MODEL}
+            "gen_ai_request_model": MODEL, "gen_ai_response_model": MODEL, "gemini_project": "default"}
 
     def value(name: str, **labels: str) -> float:
         return samples[(name, tuple(sorted({**base, **labels}.items())))]
@@ -49,7 +49,7 @@ def test_prometheus_endpoint_serves_the_contract(fake, client) -> None:
     assert value("gemini_cost_usd_total", gemini_cost_type="reasoning", gen_ai_token_modality="text",
                  gemini_service_tier="standard") == 0.00075
     assert value("gemini_tokens_total", gen_ai_token_type="input", gen_ai_token_modality="text") == 1000
-    assert value("gemini_requests_total", error_type="", gemini_pricing_status="priced") == 1
+    assert value("gemini_requests_total", error_type="", gemini_rpc_status="", gemini_pricing_status="priced") == 1
     assert value("gen_ai_client_operation_duration_seconds_count", error_type="") == 1
     assert value("gen_ai_client_token_usage_bucket", gen_ai_token_type="output", le="1024.0") == 1
     assert "# TYPE gemini_cost_usd_total counter" in body

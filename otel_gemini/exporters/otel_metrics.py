@@ -22,9 +22,11 @@ from otel_gemini.recording import Recorder
 _EMPTY_CONTEXT = Context()  # replayed points must not borrow exemplars from whatever span is current at collection
 
 
-def _attributes(metric: semconv.MetricDef, key: tuple[str, ...]) -> dict[str, str]:
+def _attributes(metric: semconv.MetricDef, key: tuple[str, ...], project: str) -> dict[str, str]:
     # An empty value means "absent" (error.type on success), as in Prometheus.
-    return {name: value for name, value in zip(metric.labels, key) if value != ""}
+    attributes = {name: value for name, value in zip(metric.labels, key) if value != ""}
+    attributes[semconv.PROJECT] = project
+    return attributes
 
 
 class OTelMetricsBridge:
@@ -87,7 +89,10 @@ class OTelMetricsBridge:
                 self.drain()  # the first callback of every collection replays the queued histogram points
             if recorder is None:
                 return []
-            return [Observation(value, _attributes(metric, key)) for key, value in recorder.counter_values(metric)]
+            return [
+                Observation(value, _attributes(metric, key, recorder.project))
+                for key, value in recorder.counter_values(metric)
+            ]
 
         return callback
 
@@ -96,7 +101,10 @@ class OTelMetricsBridge:
             recorder = self.recorder
             if recorder is None:
                 return []
-            return [Observation(value, _attributes(metric, key)) for key, value in recorder.gauge_values(metric)]
+            return [
+                Observation(value, _attributes(metric, key, recorder.project))
+                for key, value in recorder.gauge_values(metric)
+            ]
 
         return callback
 
@@ -104,9 +112,10 @@ class OTelMetricsBridge:
         recorder = self.recorder
         if recorder is None:
             return
+        project = recorder.project
         with self._drain_lock:
             for metric, key, value in recorder.take_pending():
-                self._histograms[metric].record(value, _attributes(metric, key), context=_EMPTY_CONTEXT)
+                self._histograms[metric].record(value, _attributes(metric, key, project), context=_EMPTY_CONTEXT)
 
     def detach(self) -> None:
         """Stop queueing: the instruments stay registered (the OTel API cannot remove them) but report nothing new."""

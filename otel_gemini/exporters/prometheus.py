@@ -13,8 +13,12 @@ from otel_gemini import semconv
 from otel_gemini.recording import Recorder
 
 
+_PROJECT = semconv.prometheus_label(semconv.PROJECT)
+
+
 def _label_names(metric: semconv.MetricDef) -> list[str]:
-    return [semconv.prometheus_label(label) for label in metric.labels]
+    """The metric's labels, then ``gemini_project``: every series says which Google Cloud project it is."""
+    return [semconv.prometheus_label(label) for label in metric.labels] + [_PROJECT]
 
 
 class GeminiCollector(Collector):
@@ -25,13 +29,14 @@ class GeminiCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         self.recorder.before_read()
+        project = [self.recorder.project]
         for metric in semconv.COUNTERS:
             # prometheus_client appends _total itself.
             family = CounterMetricFamily(
                 metric.prometheus_name.removesuffix("_total"), metric.description, labels=_label_names(metric)
             )
             for key, value in self.recorder.counter_values(metric):
-                family.add_metric(list(key), value)
+                family.add_metric(list(key) + project, value)
             yield family
         for metric in semconv.HISTOGRAMS:
             family = HistogramMetricFamily(metric.prometheus_name, metric.description, labels=_label_names(metric))
@@ -40,12 +45,12 @@ class GeminiCollector(Collector):
                 for bound, count in zip((*metric.buckets, float("inf")), counts):
                     cumulative += count
                     buckets.append(("+Inf" if bound == float("inf") else _fmt(bound), cumulative))
-                family.add_metric(list(key), buckets, total)
+                family.add_metric(list(key) + project, buckets, total)
             yield family
         for metric in semconv.GAUGES:
             family = GaugeMetricFamily(metric.prometheus_name, metric.description, labels=_label_names(metric))
             for key, value in self.recorder.gauge_values(metric):
-                family.add_metric(list(key), value)
+                family.add_metric(list(key) + project, value)
             yield family
 
 

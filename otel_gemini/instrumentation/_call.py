@@ -90,7 +90,7 @@ class CallState:
     __slots__ = (
         "telemetry", "operation", "request_model", "endpoint", "span", "started", "wall_started", "hops",
         "first_chunk_at", "finished", "last_response", "charges", "on_raw", "chunk_hook", "unmetered_status",
-        "context",
+        "context", "attempts", "quota", "rpc_status", "requested_tier",
     )
 
     def __init__(
@@ -111,6 +111,14 @@ class CallState:
         """Set by operations that read raw response bodies (instrumentation/_operation.py)."""
         self.unmetered_status = unmetered_status
         """The status of a call that succeeded and charged nothing (count_tokens: unbilled)."""
+        self.attempts: list[tuple[str, str, str]] = []
+        """(HTTP status, rpc status, "final" | "retried") per HTTP attempt (instrumentation/attempts.py)."""
+        self.quota: list[tuple[str, str, str, str]] = []
+        """(quota id, unit, window, tier) per QuotaFailure violation seen in this call's 429s."""
+        self.rpc_status = ""
+        """google.rpc status of the error that ended the call, when its body had one."""
+        self.requested_tier: str | None = None
+        """The service tier the request asked for (config ``service_tier``), to count downgrades."""
         self.context: Any = None
         """What a surface keeps between its hooks (e.g. the cache name a failed ``caches.get`` asked for)."""
         attributes: dict[str, Any] = {
@@ -224,6 +232,18 @@ class CallState:
         if cost is not None:
             self.charges.append(Charge(cost, grounding=((hop.grounding_tool, unit, units),)))
 
+    def _downgrade(self) -> tuple[str, str] | None:
+        """Priority asked, a lower tier served (the x-gemini-service-tier header says so): billed as served."""
+        if self.requested_tier is None:
+            return None
+        requested = engine.normalize_tier(self.requested_tier)
+        for hop in self.hops:
+            if hop.service_tier and not hop.failed:
+                served = engine.normalize_tier(hop.service_tier)
+                if requested == "priority" and served != "priority":
+                    return requested, served
+        return None
+
     def _status(self, error: BaseException | None) -> str:
         """The call's status is its most telling charge's: one unpriced charge makes the call's cost incomplete."""
         statuses = {charge.cost.status for charge in self.charges}
@@ -245,7 +265,8 @@ class CallState:
             CallRecord(
                 operation=self.operation, provider=self.endpoint.provider, request_model=self.request_model,
                 response_model=response_model, duration_s=duration, error_type=error_type, pricing_status=status,
-                charges=self.charges, time_to_first_chunk_s=ttfc,
+                charges=self.charges, time_to_first_chunk_s=ttfc, rpc_status=self.rpc_status,
+                attempts=self.attempts, quota=self.quota, tier_downgrade=self._downgrade(),
             )
         )
         span = self.span
