@@ -173,6 +173,32 @@ class CallState:
         self.add_charge(Charge(cost, None, operation, self._other_model(model, operation)))
         return cost
 
+    def charge_grounding(
+        self, model: str | None, tool: str, queries: int, *, operation: str | None = None, price_as: str | None = None,
+    ) -> None:
+        """A response's grounding fee: per grounded prompt on 2.x models, per search query on 3.x (``queries``).
+
+        ``price_as`` is the model to price with when it differs from the label (a served version). Maps grounding
+        has its own fee ($25 / 1,000 prompts on 2.5) that the table does not carry yet: its units are counted and
+        the charge is unpriced rather than charged at the Search rate.
+        """
+        if not queries:
+            return
+        pricer = self.telemetry.pricer
+        priced_model = price_as or model
+        label = self._other_model(model, operation)
+        if tool != "google_search":
+            model_id = pricer.resolve(priced_model)[0] or ""
+            unit = "query" if model_id.startswith(("gemini-3", "gemini-4")) else "prompt"
+            self.charges.append(Charge(engine.Cost(engine.UNPRICED), None, operation, label, grounding=((tool, unit, queries),)))
+            return
+        cost, (unit, units) = pricer.grounding(
+            priced_model, at=self.wall_started, grounded_prompt=True, search_queries=queries,
+            platform=self.endpoint.platform, location=self.endpoint.location,
+        )
+        if cost is not None:
+            self.charges.append(Charge(cost, None, operation, label, grounding=((tool, unit, units),)))
+
     def _other_model(self, model: str | None, operation: str | None) -> str | None:
         """A charge's own model label, when it is not the call's (None keeps the call's labels)."""
         if model and (operation or model != self.request_model):
@@ -216,21 +242,7 @@ class CallState:
             )
             self.charges.append(Charge(cost, usage))
             if hop.grounded and not hop.failed:
-                self._charge_grounding(model, hop)
-
-    def _charge_grounding(self, model: str, hop: Hop) -> None:
-        pricer = self.telemetry.pricer
-        if hop.grounding_tool != "google_search":
-            # Maps grounding has its own fee ($25 / 1,000 prompts on 2.5) that the table does not carry yet.
-            unit = "query" if (pricer.resolve(model)[0] or "").startswith(("gemini-3", "gemini-4")) else "prompt"
-            self.charges.append(Charge(engine.Cost(engine.UNPRICED), grounding=((hop.grounding_tool, unit, hop.search_queries),)))
-            return
-        cost, (unit, units) = pricer.grounding(
-            model, at=self.wall_started, grounded_prompt=True, search_queries=hop.search_queries,
-            platform=self.endpoint.platform, location=self.endpoint.location,
-        )
-        if cost is not None:
-            self.charges.append(Charge(cost, grounding=((hop.grounding_tool, unit, units),)))
+                self.charge_grounding(self.request_model, hop.grounding_tool, hop.search_queries, price_as=model)
 
     def _downgrade(self) -> tuple[str, str] | None:
         """Priority asked, a lower tier served (the x-gemini-service-tier header says so): billed as served."""

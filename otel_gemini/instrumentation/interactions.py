@@ -103,7 +103,8 @@ class _Call:
         state.charge_tokens(model, interaction_usage(block), service_tier=str(tier) if tier else None,
                             grounded=any(units.get(k) for k in _GROUNDED), operation=operation,
                             response_model=served)
-        _charge_grounding(state, model, units, operation)
+        for tool in ("google_search", "google_maps"):
+            state.charge_grounding(model, tool, units.get(tool, 0), operation=operation)
         self.hop = state.charges[before:]
         if final:
             billed.add(interaction_id)
@@ -158,24 +159,6 @@ class _Call:
             block = _get(event, "usage")
             if block is not None:
                 self.bill({"id": _get(event, "interaction_id")}, block, final=False)
-
-
-def _charge_grounding(state: CallState, model: str | None, units: dict[str, int], operation: str | None) -> None:
-    """Search queries at the model's grounding rate; Maps has no fee in the table yet (unpriced, as for generate)."""
-    queries, maps = units.get("google_search", 0), units.get("google_maps", 0)
-    label = model if operation or model != state.request_model else None
-    if queries:
-        cost, (unit, count) = state.telemetry.pricer.grounding(
-            model, at=state.wall_started, grounded_prompt=True, search_queries=queries,
-            platform=state.endpoint.platform, location=state.endpoint.location,
-        )
-        if cost is not None:
-            state.add_charge(Charge(cost, None, operation, label, grounding=(("google_search", unit, count),)))
-    if maps:
-        model_id = state.telemetry.pricer.resolve(model)[0] or ""
-        unit = "query" if model_id.startswith(("gemini-3", "gemini-4")) else "prompt"
-        state.add_charge(Charge(engine.Cost(engine.UNPRICED), None, operation, label,
-                                grounding=(("google_maps", unit, maps),)))
 
 
 # -- wrapping --------------------------------------------------------------------------------------------------
