@@ -68,6 +68,15 @@ class SyncStreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]
         _abandon(self._self_state)
         return self.__wrapped__.close()
 
+    def __enter__(self) -> "SyncStreamProxy":
+        """A stream that is also a context manager (the Interactions ``Stream``) must hand back the proxy."""
+        self.__wrapped__.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> Any:
+        self.close()
+        return None
+
     def __del__(self) -> None:
         _abandon(getattr(self, "_self_state", None))
 
@@ -90,6 +99,20 @@ class AsyncStreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]
     async def aclose(self) -> Any:
         _abandon(self._self_state)
         return await self.__wrapped__.aclose()
+
+    async def close(self) -> Any:
+        """Some async streams spell it ``close`` (the Interactions ``AsyncStream``)."""
+        _abandon(self._self_state)
+        return await self.__wrapped__.close()
+
+    async def __aenter__(self) -> "AsyncStreamProxy":
+        await self.__wrapped__.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> Any:
+        close = getattr(self.__wrapped__, "aclose", None)
+        await (self.aclose() if close is not None else self.close())
+        return None
 
     def __del__(self) -> None:
         _abandon(getattr(self, "_self_state", None))

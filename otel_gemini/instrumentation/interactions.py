@@ -207,34 +207,6 @@ _OPS = {
 }
 
 
-class _SyncEvents(SyncStreamProxy):
-    """The SDK's ``Stream`` is also a context manager: ``with`` must hand back the proxy, not the bare stream."""
-
-    def __enter__(self) -> "_SyncEvents":
-        self.__wrapped__.__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> Any:
-        self.close()
-        return None
-
-
-class _AsyncEvents(AsyncStreamProxy):
-    async def __aenter__(self) -> "_AsyncEvents":
-        await self.__wrapped__.__aenter__()
-        return self
-
-    async def __aexit__(self, *exc: Any) -> Any:
-        await self.close()
-        return None
-
-    async def close(self) -> Any:  # AsyncStream spells it close(), not aclose()
-        state = self._self_state
-        if not state.finished:
-            state.finish(abandoned=True)
-        return await self.__wrapped__.close()
-
-
 Args = tuple[Any, ...]
 Begun = tuple[Operation, CallState, "_Call"]
 
@@ -260,7 +232,7 @@ def _begin(telemetry: Telemetry, method: str, instance: Any, args: Args, kwargs:
 def _complete(op: Operation, state: CallState, call: _Call, value: Any, is_async: bool) -> Any:
     if op.stream and hasattr(value, "generator"):
         try:
-            return _AsyncEvents(value, state) if is_async else _SyncEvents(value, state)
+            return AsyncStreamProxy(value, state) if is_async else SyncStreamProxy(value, state)
         except Exception as failure:
             _guard.report("stream", failure)
             return value
