@@ -57,9 +57,11 @@ def _workload(fake: FakeGemini, client: Any) -> None:
                                   final_usage=usage(prompt=800, candidates=600, thoughts=400)), chunk_delay_s=0.02))
     for _chunk in client.models.generate_content_stream(model="gemini-3.6-flash", contents="tell me a story"):
         pass
-    # Quota: a burst of 429s, then an overloaded 503.
+    # Quota: a burst of 429s on the free-tier model (its per-minute quota), then an overloaded 503.
     for _ in range(3):
-        call("gemini-3.8-flash", Reply(status=429, body=quota_exceeded(model="gemini-3.8-flash")))
+        call("gemini-3.1-flash-lite", Reply(status=429, body=quota_exceeded(
+            quota_id="GenerateRequestsPerMinutePerProjectPerModel-FreeTier", model="gemini-3.1-flash-lite",
+            value="15", retry_delay="12.5s")))
     call("gemini-3.8-flash", Reply(status=503, body=error(503, "UNAVAILABLE", "The model is overloaded.")))
     # A model the price table does not know: counted as unpriced, never $0.
     call("gemini-experimental-0xx", Reply(body=response("?", model_version="gemini-experimental-0xx",
@@ -106,6 +108,27 @@ def cost_table(recorder: Any) -> str:
     return "\n".join(lines)
 
 
+def quota_table(recorder: Any) -> str:
+    """Today's quota use against the declared limits, the 429s' quota violations, this month's spend vs caps.
+
+    The same series Prometheus reads; across replicas the headroom is computed there (prometheus/rules.yaml).
+    """
+    used: dict[str, int] = defaultdict(int)
+    for key, value in recorder.counters[semconv.REQUESTS_PACIFIC_DAY].items():
+        used[key[1]] += int(value)
+    lines = [f"quota (project {recorder.project}){'':<12}{'used today':>12}{'RPD limit':>11}{'headroom':>10}"]
+    for (model, unit, window), limit in sorted(recorder.gauge_values(semconv.QUOTA_LIMIT)):
+        if unit == "requests" and window == "day":
+            lines.append(f"  {model:<36}{used[model]:>12}{int(limit):>11}{1 - used[model] / limit:>10.2%}")
+    for key, value in sorted(recorder.counters[semconv.QUOTA_EXCEEDED].items()):
+        lines.append(f"  429 x{int(value)} on {key[1]}: {key[2]} ({key[3]} per {key[4]}, {key[5]} tier)")
+    month = sum((Decimal(v) for v in recorder.counters[semconv.COST_PACIFIC_MONTH].values()), Decimal(0))
+    for (window, scope), cap in sorted(recorder.gauge_values(semconv.SPEND_LIMIT)):
+        if window == "month":
+            lines.append(f"  spend this month ${month:.6f} of the {scope.replace('_', ' ')} cap ${cap:,.0f}")
+    return "\n".join(lines)
+
+
 def run(port: int = 9464, host: str = "127.0.0.1", once: bool = False) -> int:
     import otel_gemini
     from google import genai
@@ -119,6 +142,8 @@ def run(port: int = 9464, host: str = "127.0.0.1", once: bool = False) -> int:
         run_surfaces(fake, client, DEMO_KEY)
         print()
         print(cost_table(instrumentor.telemetry.recorder))
+        print()
+        print(quota_table(instrumentor.telemetry.recorder))
         print()
         print(f"metrics: http://{host}:{port}/metrics  (gemini_cost_usd_total, gemini_tokens_total, "
               "gemini_requests_total, gen_ai_client_operation_duration_seconds, ...)")

@@ -17,7 +17,12 @@ from otel_gemini.testing import FakeGemini, Reply, response, usage, vertex_clien
 # model the app never fetched metadata for.
 FREE_MODEL = "gemini-3.1-flash-lite"
 TUNED_MODEL = "tunedModels/support-bot-7"
-DEMO_OPTIONS = {"billing_tier": f"tier1,{FREE_MODEL}=free", "tuned_models": f"{TUNED_MODEL}=gemini-2.5-flash"}
+DEMO_OPTIONS = {
+    "billing_tier": f"tier1,{FREE_MODEL}=free", "tuned_models": f"{TUNED_MODEL}=gemini-2.5-flash", "project": "demo",
+    # Declared limits (Google publishes none per model; a project's are on aistudio.google.com/rate-limit).
+    "limits": f"gemini-3.8-flash:rpm=1000,tpm=1000000,rpd=10000;{FREE_MODEL}:rpm=15,tpm=250000,rpd=1000",
+    "spend_cap_usd": "100",
+}
 
 
 def _quietly(step: Callable[[], Any], label: str) -> None:
