@@ -21,7 +21,7 @@ from otel_gemini.config import load_settings, parse_billing_tier
 from otel_gemini.exporters import otlp, prometheus
 from otel_gemini.exporters.otel_metrics import OTelMetricsBridge
 from otel_gemini.instrumentation import (
-    _operation, batches, caches, embeddings, files, interactions, legacy, live, media, models, tokens, tuning,
+    _operation, attempts, batches, caches, embeddings, files, interactions, legacy, live, media, models, tokens, tuning,
 )
 from otel_gemini.instrumentation._telemetry import Telemetry
 from otel_gemini.package import _instruments
@@ -34,7 +34,7 @@ STALE_AFTER_DAYS = 60
 _SURFACES = (
     models.instrument, _operation.instrument_raw, tuning.instrument, embeddings.instrument, tokens.instrument,
     files.instrument, media.instrument, caches.instrument, batches.instrument, interactions.instrument,
-    live.instrument, legacy.instrument,
+    live.instrument, legacy.instrument, attempts.instrument,
 )
 
 # One bridge per MeterProvider for the life of the process: OTel instruments cannot be unregistered, so a

@@ -55,6 +55,17 @@ def request_attributes(config: Any) -> dict[str, Any]:
     return attributes
 
 
+def requested_tier(config: Any) -> str | None:
+    """The config's ``service_tier`` (a ServiceTier enum or its string), to count priority→standard downgrades."""
+    if isinstance(config, dict):
+        tier = config.get("service_tier", config.get("serviceTier"))
+    else:
+        tier = getattr(config, "service_tier", None)
+    if tier is None:
+        return None
+    return str(getattr(tier, "value", tier)).lower()
+
+
 def _start(telemetry: Telemetry, instance: Any, kwargs: dict[str, Any], args: tuple[Any, ...], stream: bool) -> CallState | None:
     try:
         model = kwargs.get("model", args[0] if args else None)
@@ -62,8 +73,10 @@ def _start(telemetry: Telemetry, instance: Any, kwargs: dict[str, Any], args: tu
             telemetry, semconv.OP_GENERATE_CONTENT, _model_name(model), endpoint_of(instance._api_client), stream
         )
         config = kwargs.get("config")
-        if config is not None and state.span.is_recording():
-            state.span.set_attributes(request_attributes(config))
+        if config is not None:
+            state.requested_tier = requested_tier(config)
+            if state.span.is_recording():
+                state.span.set_attributes(request_attributes(config))
         return state
     except Exception as failure:
         _guard.report("start", failure)
