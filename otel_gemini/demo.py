@@ -63,6 +63,17 @@ def _workload(fake: FakeGemini, client: Any) -> None:
             quota_id="GenerateRequestsPerMinutePerProjectPerModel-FreeTier", model="gemini-3.1-flash-lite",
             value="15", retry_delay="12.5s")))
     call("gemini-3.8-flash", Reply(status=503, body=error(503, "UNAVAILABLE", "The model is overloaded.")))
+    # The SDK's own retries (HttpRetryOptions): one call, three HTTP attempts, one span; attempts are counted.
+    from google import genai
+
+    retrying = genai.Client(api_key=DEMO_KEY, http_options=types.HttpOptions(
+        base_url=fake.base_url, retry_options=types.HttpRetryOptions(attempts=3, initial_delay=0.01, max_delay=0.02)))
+    fake.push(Reply(status=503, body=error(503, "UNAVAILABLE", "The model is overloaded.")),
+              Reply(status=429, body=quota_exceeded(
+                  quota_id="GenerateContentInputTokensPerModelPerMinute", model="gemini-3.8-flash", value=None,
+                  metric="generativelanguage.googleapis.com/generate_content_input_token_count", retry_delay="0.5s")),
+              Reply(body=response("third time", model_version="gemini-3.8-flash", usage_metadata=usage(prompt=400, candidates=90))))
+    retrying.models.generate_content(model="gemini-3.8-flash", contents="retry me")
     # A model the price table does not know: counted as unpriced, never $0.
     call("gemini-experimental-0xx", Reply(body=response("?", model_version="gemini-experimental-0xx",
                                                         usage_metadata=usage(prompt=100, candidates=10))))
@@ -117,11 +128,14 @@ def quota_table(recorder: Any) -> str:
     for key, value in recorder.counters[semconv.REQUESTS_PACIFIC_DAY].items():
         used[key[1]] += int(value)
     lines = [f"quota (project {recorder.project}){'':<12}{'used today':>12}{'RPD limit':>11}{'headroom':>10}"]
+    retried = sum(int(v) for k, v in recorder.counters[semconv.HTTP_ATTEMPTS].items() if k[-1] == "retried")
+    attempts = sum(int(v) for v in recorder.counters[semconv.HTTP_ATTEMPTS].values())
     for (model, unit, window), limit in sorted(recorder.gauge_values(semconv.QUOTA_LIMIT)):
         if unit == "requests" and window == "day":
             lines.append(f"  {model:<36}{used[model]:>12}{int(limit):>11}{1 - used[model] / limit:>10.2%}")
     for key, value in sorted(recorder.counters[semconv.QUOTA_EXCEEDED].items()):
         lines.append(f"  429 x{int(value)} on {key[1]}: {key[2]} ({key[3]} per {key[4]}, {key[5]} tier)")
+    lines.append(f"  HTTP attempts {attempts}, of which {retried} retried by the SDK inside one call")
     month = sum((Decimal(v) for v in recorder.counters[semconv.COST_PACIFIC_MONTH].values()), Decimal(0))
     for (window, scope), cap in sorted(recorder.gauge_values(semconv.SPEND_LIMIT)):
         if window == "month":
