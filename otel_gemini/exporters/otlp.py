@@ -13,13 +13,24 @@ from opentelemetry import metrics, trace
 
 
 def _endpoint_configured(signal: str, environ: Mapping[str, str]) -> bool:
+    """An OTLP endpoint is set and the standard ``OTEL_{TRACES,METRICS}_EXPORTER`` does not say otherwise."""
+    exporters = {e.strip().lower() for e in environ.get(f"OTEL_{signal}_EXPORTER", "otlp").split(",")}
+    if "otlp" not in exporters:
+        return False  # e.g. "none", or another exporter the app sets up itself
     return bool(environ.get(f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT") or environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"))
 
 
 def _protocol(signal: str, environ: Mapping[str, str]) -> str:
-    return (
+    protocol = (
         environ.get(f"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL") or environ.get("OTEL_EXPORTER_OTLP_PROTOCOL") or "http/protobuf"
     ).strip()
+    if protocol not in ("grpc", "http/protobuf"):
+        from otel_gemini import _guard
+
+        # The Python OTLP exporters speak grpc and http/protobuf only (no http/json exporter exists).
+        _guard.warn_once(f"otlp-protocol:{protocol}", "otel-gemini: OTLP protocol %r is not supported by the "
+                         "Python exporters; using http/protobuf", protocol)
+    return protocol
 
 
 def _is_sdk(provider: Any, module: str) -> bool:
