@@ -10,6 +10,9 @@ Usage::
     client.models.generate_content(model="gemini-3.8-flash", contents="hi")
     # spans carry gen_ai.usage.cost.amount; http://localhost:9464/metrics has gemini_cost_usd_total
 
+    with otel_gemini.attributes(feature="search", tenant="acme"):   # cost per feature and tenant
+        client.models.generate_content(model="gemini-3.8-flash", contents="hi")
+
 Or with no code: ``opentelemetry-instrument python app.py`` (the ``google-genai-cost`` instrumentor).
 """
 
@@ -17,10 +20,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from otel_gemini.attribution import attributes
 from otel_gemini.instrumentor import GeminiInstrumentor
 from otel_gemini.version import __version__
 
-__all__ = ["GeminiInstrumentor", "__version__", "instrument", "uninstrument"]
+__all__ = ["GeminiInstrumentor", "__version__", "attributes", "instrument", "uninstrument"]
 
 
 def instrument(tracer_provider: Any = None, meter_provider: Any = None, prometheus_port: int | None = None, **options: Any) -> GeminiInstrumentor:

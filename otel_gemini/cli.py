@@ -1,4 +1,4 @@
-"""``otel-gemini``: look at the price table, price one call by hand, run the demo.
+"""``otel-gemini``: price table, pricing one call by hand, the demo, /metrics for pre-fork servers' workers.
 
 ``prices`` and ``price`` use only the cost engine (no SDK, no OpenTelemetry), so a bill can be checked
 against Google's pages without running anything else.
@@ -108,6 +108,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return demo.run(port=args.port, host=args.host, once=args.once)
 
 
+def cmd_metrics_server(args: argparse.Namespace) -> int:
+    """/metrics for the workers of a pre-fork server that instrument themselves (uwsgi, gunicorn without a master
+    hook): the merge of their snapshots in --dir, from a process of its own (docs/deployment.md)."""
+    from otel_gemini.exporters import multiprocess, prometheus
+
+    port = prometheus.serve(args.port, args.host, registry=multiprocess.merged_registry(args.dir))
+    print(f"otel-gemini: serving the merged view of {args.dir} on http://{args.host}:{port}/metrics", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="otel-gemini", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -136,6 +150,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--once", action="store_true", help="exit after the workload instead of serving /metrics")
     demo.set_defaults(func=cmd_demo)
+
+    server = commands.add_parser(
+        "metrics-server", help="serve /metrics merged from every worker's snapshot (pre-fork servers)",
+    )
+    server.add_argument(
+        "--dir", required=True, help="the workers' PROMETHEUS_MULTIPROC_DIR (or OTEL_GEMINI_MULTIPROC_DIR)",
+    )
+    server.add_argument("--port", type=int, default=9464, help="port of /metrics (default 9464)")
+    server.add_argument("--host", default="0.0.0.0")
+    server.set_defaults(func=cmd_metrics_server)
 
     args = parser.parse_args(argv)
     return int(args.func(args))

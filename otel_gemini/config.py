@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Mapping
 
-from otel_gemini import limits
+from otel_gemini import attribution, limits, semconv
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,12 @@ class Settings:
     limits: str = ""
     limits_file: str | None = None
     spend_cap_usd: str | None = None
+    capture_content: str = "NO_CONTENT"
+    content_max_length: int = 16384
+    spans: str = "auto"
+    metric_labels: str = "feature,tenant"
+    label_value_limit: int = 100
+    attributes_from_baggage: bool = False
 
 
 _ENV = {
@@ -44,6 +50,12 @@ _ENV = {
     "limits": "OTEL_GEMINI_LIMITS",
     "limits_file": "OTEL_GEMINI_LIMITS_FILE",
     "spend_cap_usd": "OTEL_GEMINI_SPEND_CAP_USD",
+    "metric_labels": "OTEL_GEMINI_METRIC_LABELS",
+    "label_value_limit": "OTEL_GEMINI_LABEL_VALUE_LIMIT",
+    "attributes_from_baggage": "OTEL_GEMINI_ATTRIBUTES_FROM_BAGGAGE",
+    "capture_content": "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT",
+    "content_max_length": "OTEL_GEMINI_CONTENT_MAX_LENGTH",
+    "spans": "OTEL_GEMINI_SPANS",
 }
 
 
@@ -53,7 +65,13 @@ class ConfigError(ValueError):
 
 def _convert(name: str, value: Any) -> Any:
     try:
-        if name in ("prometheus_port", "model_label_limit"):
+        if name == "attributes_from_baggage":
+            if isinstance(value, bool):
+                return value
+            if str(value).strip().lower() not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError("expected true or false")
+            return str(value).strip().lower() in ("true", "1", "yes")
+        if name in ("prometheus_port", "model_label_limit", "label_value_limit", "content_max_length"):
             number = int(value)
             if number < 0:
                 raise ValueError
@@ -140,7 +158,28 @@ def _limits_file(path: str) -> None:
         raise ValueError(f"not a limits file ({problem})") from None
 
 
+def parse_metric_labels(spec: str) -> tuple[str, ...]:
+    """``feature,tenant``: attribute keys that become metric labels (everything else stays on spans only)."""
+    keys = tuple(key.strip() for key in spec.split(",") if key.strip())
+    reserved = {semconv.prometheus_label(label) for label in semconv.ALL_LABELS}
+    for key in keys:
+        if not attribution.KEY.match(key) or key.startswith("__"):
+            raise ValueError(f"{key!r} is not a valid Prometheus label name")
+        if key in reserved:
+            raise ValueError(f"{key!r} is already one of otel-gemini's own labels")
+    if len(set(keys)) != len(keys):
+        raise ValueError("a key is listed twice")
+    return keys
+
+
+def _spans(value: str) -> None:
+    if value.strip().lower() not in ("auto", "always", "never"):
+        raise ValueError("expected auto, always or never (docs/coexistence.md)")
+
+
 _PARSERS = {
+    "spans": _spans,
+    "metric_labels": parse_metric_labels,
     "project": _project,
     "limits": limits.parse_limits,
     "limits_file": _limits_file,

@@ -128,7 +128,7 @@ def quota_table(recorder: Any) -> str:
     for key, value in recorder.counters[semconv.REQUESTS_PACIFIC_DAY].items():
         used[key[1]] += int(value)
     lines = [f"quota (project {recorder.project}){'':<12}{'used today':>12}{'RPD limit':>11}{'headroom':>10}"]
-    retried = sum(int(v) for k, v in recorder.counters[semconv.HTTP_ATTEMPTS].items() if k[-1] == "retried")
+    retried = sum(int(v) for k, v in recorder.counters[semconv.HTTP_ATTEMPTS].items() if k[6] == "retried")
     attempts = sum(int(v) for v in recorder.counters[semconv.HTTP_ATTEMPTS].values())
     for (model, unit, window), limit in sorted(recorder.gauge_values(semconv.QUOTA_LIMIT)):
         if unit == "requests" and window == "day":

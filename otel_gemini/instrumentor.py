@@ -17,8 +17,8 @@ from opentelemetry.instrumentation.utils import unwrap
 
 from otel_gemini import _guard, semconv
 from otel_gemini import limits
-from otel_gemini.config import load_settings, parse_billing_tier
-from otel_gemini.exporters import otlp, prometheus
+from otel_gemini.config import load_settings, parse_billing_tier, parse_metric_labels
+from otel_gemini.exporters import multiprocess, otlp, prometheus
 from otel_gemini.exporters.otel_metrics import OTelMetricsBridge
 from otel_gemini.instrumentation import (
     _operation, attempts, batches, caches, embeddings, files, interactions, legacy, live, media, models, tokens, tuning,
@@ -99,7 +99,10 @@ class GeminiInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         tracer_provider = kwargs.get("tracer_provider") or trace.get_tracer_provider()
         meter_provider = kwargs.get("meter_provider") or metrics.get_meter_provider()
         table, table_failure = _load_table(settings.prices_path)
-        recorder = Recorder(model_label_limit=settings.model_label_limit, known_model=lambda m: table.normalize(m) is not None)
+        recorder = Recorder(
+            model_label_limit=settings.model_label_limit, known_model=lambda m: table.normalize(m) is not None,
+            attribution_keys=parse_metric_labels(settings.metric_labels), label_value_limit=settings.label_value_limit,
+        )
         recorder.project = settings.project
         _set_limits(recorder, settings)
         _guard.set_error_counter(lambda component: recorder.count(semconv.INTERNAL_ERRORS, (component,)))
@@ -117,10 +120,13 @@ class GeminiInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         if _collector is None:
             _collector = prometheus.register(recorder)
         _collector.recorder = recorder
+        merged_view = multiprocess.setup(recorder)  # pre-fork servers: None unless a multiprocess dir is set
         self.prometheus_port: int | None = None
         if settings.prometheus_port is not None:
             try:
-                self.prometheus_port = prometheus.serve(settings.prometheus_port, settings.prometheus_host)
+                self.prometheus_port = prometheus.serve(
+                    settings.prometheus_port, settings.prometheus_host, registry=merged_view or prometheus.REGISTRY,
+                )
             except OSError as failure:  # a taken port must not stop the app from starting
                 _guard.report("prometheus_server", failure)
 
@@ -129,7 +135,10 @@ class GeminiInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             table, billing_tier=settings.billing_tier, tuned_models=settings.tuned_models,
             grounding_allowance=settings.grounding_allowance, markup=settings.markup,
         )
-        self.telemetry = Telemetry(tracer=tracer, recorder=recorder, table=table, settings=settings, pricer=pricer)
+        self.telemetry = Telemetry(
+            tracer=tracer, recorder=recorder, table=table, settings=settings, pricer=pricer,
+            baggage_keys=recorder.attribution_keys if settings.attributes_from_baggage else (),
+        )
         self._wrapped = []
         for surface in _SURFACES:
             try:

@@ -15,7 +15,7 @@ from bisect import bisect_left
 from datetime import timedelta
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Mapping
 
 from otel_gemini import semconv
 from otel_gemini.pricing import pacific
@@ -63,6 +63,8 @@ class CallRecord:
     """(quota id, unit, window, tier) of every QuotaFailure violation in the call's 429s."""
     tier_downgrade: tuple[str, str] | None = None
     """(requested, served) service tier when the served one was lower."""
+    attribution: Mapping[str, str] = field(default_factory=dict)
+    """``otel_gemini.attributes(...)`` in force when the call started (allow-listed keys become labels)."""
 
 
 class Histogram:
@@ -103,7 +105,10 @@ class LabelLimiter:
 class Recorder:
     """The process's aggregates, updated once per finished call under one lock."""
 
-    def __init__(self, *, model_label_limit: int = 50, known_model: Callable[[str], bool] = lambda m: False) -> None:
+    def __init__(
+        self, *, model_label_limit: int = 50, known_model: Callable[[str], bool] = lambda m: False,
+        attribution_keys: tuple[str, ...] = (), label_value_limit: int = 100,
+    ) -> None:
         self._lock = threading.Lock()
         self.counters: dict[semconv.MetricDef, dict[tuple[str, ...], Decimal | int]] = {m: {} for m in semconv.COUNTERS}
         self.histograms: dict[semconv.MetricDef, dict[tuple[str, ...], Histogram]] = {
@@ -112,6 +117,11 @@ class Recorder:
         self.gauges: dict[semconv.MetricDef, dict[tuple[str, ...], float]] = {m: {} for m in semconv.GAUGES}
         self._models = LabelLimiter(model_label_limit, known_model)
         self._quota_ids = LabelLimiter(50)
+        self.attribution_keys = attribution_keys
+        self._attribution_limits = {key: LabelLimiter(label_value_limit) for key in attribution_keys}
+        self._no_attribution = ("",) * len(attribution_keys)
+        self._attr = self._no_attribution
+        """The attribution label values of the call being recorded (set under the lock)."""
         self.clock: Callable[[], float] = time.time
         self.project = "default"
         """The ``gemini_project`` label the exporters put on every series (OTEL_GEMINI_PROJECT)."""
@@ -132,11 +142,34 @@ class Recorder:
             return OTHER
         return bounded
 
+    def labels_of(self, metric: semconv.MetricDef) -> tuple[str, ...]:
+        """The label names of a metric's keys: its own, then the attribution keys if it carries them."""
+        return metric.labels + self.attribution_keys if metric.attributed else metric.labels
+
+    def _attribution(self, values: Mapping[str, str]) -> tuple[str, ...]:
+        if not self.attribution_keys:
+            return ()
+        out = []
+        for key in self.attribution_keys:
+            value = values.get(key, "")
+            if value:
+                bounded = self._attribution_limits[key](value)
+                if bounded is None:
+                    self._add(semconv.LABEL_OVERFLOW, (key,), 1)
+                    bounded = OTHER
+                value = bounded
+            out.append(value)
+        return tuple(out)
+
     def _add(self, metric: semconv.MetricDef, key: tuple[str, ...], amount: Decimal | int) -> None:
+        if metric.attributed:
+            key += self._attr
         series = self.counters[metric]
         series[key] = series.get(key, 0) + amount
 
     def _observe(self, metric: semconv.MetricDef, key: tuple[str, ...], value: float) -> None:
+        if metric.attributed:
+            key += self._attr
         series = self.histograms[metric]
         hist = series.get(key)
         if hist is None:
@@ -182,6 +215,7 @@ class Recorder:
                 self._model_label(call.response_model) if call.response_model else "",
             )
             self._roll_calendar()
+            self._attr = self._attribution(call.attribution) if call.attribution else self._no_attribution
             self._add(semconv.REQUESTS, base + (call.error_type, call.rpc_status, call.pricing_status), 1)
             if call.operation in semconv.QUOTA_OPERATIONS:
                 self._add(semconv.REQUESTS_PACIFIC_DAY, (call.provider, base[2], self._day), 1)
@@ -219,6 +253,7 @@ class Recorder:
         """Charges that belong to no SDK call in flight (cache storage settled at expiry): costs and tokens only."""
         with self._lock:
             self._roll_calendar()
+            self._attr = self._no_attribution
             for charge in charges:
                 self._charge(self._charge_base(provider, charge, None), charge)
 

@@ -93,34 +93,36 @@ class MetricDef:
     description: str
     labels: tuple[str, ...]
     buckets: tuple[float, ...] = ()
+    attributed: bool = False
+    """Carries the allow-listed attribution labels (``feature``, ``tenant``…) after its own labels."""
 
 
 DURATION = MetricDef(
     "gen_ai.client.operation.duration", "s", "gen_ai_client_operation_duration_seconds", "histogram",
-    "GenAI operation duration.", BASE_LABELS + (ERROR_TYPE,), DURATION_BUCKETS,
+    "GenAI operation duration.", BASE_LABELS + (ERROR_TYPE,), DURATION_BUCKETS, attributed=True,
 )
 TOKEN_USAGE = MetricDef(
     "gen_ai.client.token.usage", "{token}", "gen_ai_client_token_usage", "histogram",
     "Tokens used per operation (semconv meaning: input includes cached and tool-use tokens, output includes "
-    "thinking).", BASE_LABELS + (TOKEN_TYPE,), TOKEN_BUCKETS,
+    "thinking).", BASE_LABELS + (TOKEN_TYPE,), TOKEN_BUCKETS, attributed=True,
 )
 TIME_TO_FIRST_CHUNK_METRIC = MetricDef(
     "gen_ai.client.operation.time_to_first_chunk", "s", "gen_ai_client_operation_time_to_first_chunk_seconds",
-    "histogram", "Time from request to the first streamed chunk.", BASE_LABELS, DURATION_BUCKETS,
+    "histogram", "Time from request to the first streamed chunk.", BASE_LABELS, DURATION_BUCKETS, attributed=True,
 )
 COST = MetricDef(
     "gemini.cost.usd", "{USD}", "gemini_cost_usd_total", "counter",
     "Dollars billed by Google, by cost type, modality and service tier as served.",
-    BASE_LABELS + (COST_TYPE, TOKEN_MODALITY, SERVICE_TIER),
+    BASE_LABELS + (COST_TYPE, TOKEN_MODALITY, SERVICE_TIER), attributed=True,
 )
 TOKENS = MetricDef(
     "gemini.tokens", "{token}", "gemini_tokens_total", "counter",
     "Tokens by disjoint type (input, cache_read, tool_use, output, reasoning) summing to totalTokenCount.",
-    BASE_LABELS + (TOKEN_TYPE, TOKEN_MODALITY),
+    BASE_LABELS + (TOKEN_TYPE, TOKEN_MODALITY), attributed=True,
 )
 REQUESTS = MetricDef(
     "gemini.requests", "{request}", "gemini_requests_total", "counter",
-    "Gemini SDK calls by outcome and pricing status.", BASE_LABELS + (ERROR_TYPE, RPC_STATUS, PRICING_STATUS),
+    "Gemini SDK calls by outcome and pricing status.", BASE_LABELS + (ERROR_TYPE, RPC_STATUS, PRICING_STATUS), attributed=True,
 )
 INTERNAL_ERRORS = MetricDef(
     "otel_gemini.internal_errors", "{error}", "otel_gemini_internal_errors_total", "counter",
@@ -138,12 +140,12 @@ LABEL_OVERFLOW = MetricDef(
 PAID_TIER_EQUIVALENT = MetricDef(
     "gemini.cost.paid_tier_equivalent.usd", "{USD}", "gemini_cost_paid_tier_equivalent_usd_total", "counter",
     "What calls billed at $0 on the free tier would have cost on the paid tier (the price of leaving it).",
-    BASE_LABELS,
+    BASE_LABELS, attributed=True,
 )
 GROUNDING_UNITS = MetricDef(
     "gemini.grounding.units", "{unit}", "gemini_grounding_units_total", "counter",
     "Billable grounding units (grounded prompts on 2.x models, search queries on 3.x), before free allowances.",
-    BASE_LABELS + ("gemini.grounding.tool", "gemini.grounding.unit"),
+    BASE_LABELS + ("gemini.grounding.tool", "gemini.grounding.unit"), attributed=True,
 )
 CACHED_TOKENS = MetricDef(
     "gemini.cache.tokens", "{token}", "gemini_cache_tokens", "gauge",
@@ -178,17 +180,17 @@ HTTP_ATTEMPTS = MetricDef(
     "gemini.http.attempts", "{attempt}", "gemini_http_attempts_total", "counter",
     "Every HTTP attempt inside SDK calls (the SDK's own retries and continuation hops included); outcome "
     "'retried' marks attempts the SDK sent again.",
-    BASE_LABELS + (HTTP_STATUS, RPC_STATUS, "gemini.attempt.outcome"),
+    BASE_LABELS + (HTTP_STATUS, RPC_STATUS, "gemini.attempt.outcome"), attributed=True,
 )
 QUOTA_EXCEEDED = MetricDef(
     "gemini.quota.exceeded", "{violation}", "gemini_quota_exceeded_total", "counter",
     "Quota violations reported by 429 responses (google.rpc.QuotaFailure), one per violation.",
-    (PROVIDER, REQUEST_MODEL, "gemini.quota.id", "gemini.quota.unit", "gemini.quota.window", "gemini.quota.tier"),
+    (PROVIDER, REQUEST_MODEL, "gemini.quota.id", "gemini.quota.unit", "gemini.quota.window", "gemini.quota.tier"), attributed=True,
 )
 TIER_DOWNGRADES = MetricDef(
     "gemini.service_tier.downgrades", "{request}", "gemini_service_tier_downgrades_total", "counter",
     "Responses served at a lower service tier than requested (priority asked, standard served).",
-    BASE_LABELS + ("gemini.service_tier.requested", SERVICE_TIER),
+    BASE_LABELS + ("gemini.service_tier.requested", SERVICE_TIER), attributed=True,
 )
 REQUESTS_PACIFIC_DAY = MetricDef(
     "gemini.requests.pacific_day", "{request}", "gemini_requests_pacific_day_total", "counter",
@@ -222,6 +224,9 @@ COUNTERS = (
 )
 HISTOGRAMS = (DURATION, TOKEN_USAGE, TIME_TO_FIRST_CHUNK_METRIC)
 GAUGES = (PRICE_TABLE_CHECKED, CACHED_TOKENS, BATCH_ENQUEUED, BATCH_JOBS, PACIFIC_CALENDAR, QUOTA_LIMIT, SPEND_LIMIT)
+
+
+ALL_LABELS = frozenset(label for metric in COUNTERS + HISTOGRAMS + GAUGES for label in metric.labels) | {PROJECT, "le"}
 
 
 def prometheus_label(attribute: str) -> str:

@@ -75,8 +75,8 @@ class Telemetry:
         from otel_gemini import semconv
 
         metric = next(m for m in semconv.COUNTERS if m.prometheus_name == prometheus_name)
-        names = [semconv.prometheus_label(label) for label in metric.labels]
         recorder = self.instrumentor.telemetry.recorder
+        names = [semconv.prometheus_label(label) for label in recorder.labels_of(metric)]
         total = Decimal(0)
         for key, value in recorder.counters[metric].items():
             row = dict(zip(names, key))

@@ -41,7 +41,8 @@ def test_prometheus_endpoint_serves_the_contract(fake, client) -> None:
         for sample in family.samples
     }
     base = {"gen_ai_operation_name": "generate_content", "gen_ai_provider_name": "gcp.gemini",
-            "gen_ai_request_model": MODEL, "gen_ai_response_model": MODEL, "gemini_project": "default"}
+            "gen_ai_request_model": MODEL, "gen_ai_response_model": MODEL, "gemini_project": "default",
+            "feature": "", "tenant": ""}  # the default attribution labels, empty outside otel_gemini.attributes()
 
     def value(name: str, **labels: str) -> float:
         return samples[(name, tuple(sorted({**base, **labels}.items())))]

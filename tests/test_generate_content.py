@@ -98,7 +98,7 @@ def test_metrics_count_calls_whose_span_is_not_sampled(fake, client) -> None:
         assert REGISTRY.get_sample_value(
             "gemini_requests_total",
             {**BASE, "gen_ai_response_model": MODEL, "error_type": "", "gemini_rpc_status": "",
-             "gemini_pricing_status": "priced", "gemini_project": "default"},
+             "gemini_pricing_status": "priced", "gemini_project": "default", "feature": "", "tenant": ""},
         ) == 2
     finally:
         otel_gemini.uninstrument()

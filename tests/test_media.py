@@ -55,7 +55,8 @@ def dollars(telemetry: Any, operation: str, model: str) -> Decimal:
 
 def requests(telemetry: Any, operation: str, status: str | None = None) -> int:
     counts = telemetry.instrumentor.telemetry.recorder.counters[semconv.REQUESTS]
-    return sum(v for k, v in counts.items() if k[0] == operation and (status is None or k[-1] == status))
+    width = len(semconv.REQUESTS.labels)  # the attribution labels (feature, tenant) follow
+    return sum(v for k, v in counts.items() if k[0] == operation and (status is None or k[width - 1] == status))
 
 
 def images_config(n: int) -> types.GenerateImagesConfig:

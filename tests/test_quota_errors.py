@@ -60,7 +60,7 @@ def exceeded(telemetry: Any) -> dict[tuple[str, str, str, str], float]:
     from otel_gemini import semconv
 
     series = telemetry.instrumentor.telemetry.recorder.counters[semconv.QUOTA_EXCEEDED]
-    return {key[2:]: float(value) for key, value in series.items()}
+    return {key[2:6]: float(value) for key, value in series.items()}  # (after them: the attribution labels)
 
 
 # -- every 429 shape: counted, typed, $0, details on the span ------------------------------------------------

@@ -22,9 +22,9 @@ from otel_gemini.recording import Recorder
 _EMPTY_CONTEXT = Context()  # replayed points must not borrow exemplars from whatever span is current at collection
 
 
-def _attributes(metric: semconv.MetricDef, key: tuple[str, ...], project: str) -> dict[str, str]:
+def _attributes(recorder: Recorder, metric: semconv.MetricDef, key: tuple[str, ...], project: str) -> dict[str, str]:
     # An empty value means "absent" (error.type on success), as in Prometheus.
-    attributes = {name: value for name, value in zip(metric.labels, key) if value != ""}
+    attributes = {name: value for name, value in zip(recorder.labels_of(metric), key) if value != ""}
     attributes[semconv.PROJECT] = project
     return attributes
 
@@ -90,7 +90,7 @@ class OTelMetricsBridge:
             if recorder is None:
                 return []
             return [
-                Observation(value, _attributes(metric, key, recorder.project))
+                Observation(value, _attributes(recorder, metric, key, recorder.project))
                 for key, value in recorder.counter_values(metric)
             ]
 
@@ -102,7 +102,7 @@ class OTelMetricsBridge:
             if recorder is None:
                 return []
             return [
-                Observation(value, _attributes(metric, key, recorder.project))
+                Observation(value, _attributes(recorder, metric, key, recorder.project))
                 for key, value in recorder.gauge_values(metric)
             ]
 
@@ -115,7 +115,7 @@ class OTelMetricsBridge:
         project = recorder.project
         with self._drain_lock:
             for metric, key, value in recorder.take_pending():
-                self._histograms[metric].record(value, _attributes(metric, key, project), context=_EMPTY_CONTEXT)
+                self._histograms[metric].record(value, _attributes(recorder, metric, key, project), context=_EMPTY_CONTEXT)
 
     def detach(self) -> None:
         """Stop queueing: the instruments stay registered (the OTel API cannot remove them) but report nothing new."""

@@ -16,7 +16,7 @@ from typing import Any
 
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from otel_gemini import _guard, semconv
+from otel_gemini import _guard, attribution, semconv
 from otel_gemini.instrumentation._telemetry import Telemetry
 from otel_gemini.pricing import engine
 from otel_gemini.recording import CallRecord, Charge
@@ -90,12 +90,13 @@ class CallState:
     __slots__ = (
         "telemetry", "operation", "request_model", "endpoint", "span", "started", "wall_started", "hops",
         "first_chunk_at", "finished", "last_response", "charges", "on_raw", "chunk_hook", "unmetered_status",
-        "context", "attempts", "quota", "rpc_status", "requested_tier",
+        "context", "attempts", "quota", "rpc_status", "requested_tier", "attribution",
+        "owns_span", "finish_hooks",
     )
 
     def __init__(
         self, telemetry: Telemetry, operation: str, request_model: str, endpoint: Endpoint, stream: bool,
-        unmetered_status: str = engine.UNMETERED,
+        unmetered_status: str = engine.UNMETERED, span: Any = None,
     ) -> None:
         self.telemetry = telemetry
         self.operation = operation
@@ -132,7 +133,17 @@ class CallState:
                 attributes[semconv.SERVER_PORT] = endpoint.port
         if stream:
             attributes[semconv.REQUEST_STREAM] = True
-        self.span = telemetry.tracer.start_span(f"{operation} {request_model}", kind=SpanKind.CLIENT, attributes=attributes)
+        self.attribution = attribution.current(telemetry.baggage_keys)
+        if self.attribution:
+            for key, value in self.attribution.items():
+                attributes[f"gemini.attribution.{key}"] = value
+        self.finish_hooks: list[Any] = []
+        """``hook(state, result, error)`` run at finish before the span ends (content capture)."""
+        self.owns_span = span is None
+        """False when the call reports on a span it did not open (another instrumentation's; coexist.py)."""
+        if span is None:
+            span = telemetry.tracer.start_span(f"{operation} {request_model}", kind=SpanKind.CLIENT, attributes=attributes)
+        self.span = span
         self.wall_started = time.time()
         self.started = time.perf_counter()
 
@@ -223,7 +234,8 @@ class CallState:
         except Exception as failure:  # never let telemetry reach the caller
             _guard.report("finish", failure)
             try:
-                self.span.end()
+                if self.owns_span:
+                    self.span.end()
             except Exception:
                 pass
 
@@ -279,6 +291,7 @@ class CallState:
                 response_model=response_model, duration_s=duration, error_type=error_type, pricing_status=status,
                 charges=self.charges, time_to_first_chunk_s=ttfc, rpc_status=self.rpc_status,
                 attempts=self.attempts, quota=self.quota, tier_downgrade=self._downgrade(),
+                attribution=self.attribution,
             )
         )
         span = self.span
@@ -286,11 +299,17 @@ class CallState:
             span.set_attributes(_span_attributes(self.charges, status, response_model, result, ttfc, len(self.hops)))
             if abandoned:
                 span.set_attribute("gemini.stream.abandoned", True)
-            if error is not None:
+            if error is not None and self.owns_span:
                 span.set_attribute(semconv.ERROR_TYPE, error_type)
                 span.set_status(Status(StatusCode.ERROR, error_type))
                 span.record_exception(error)
-        span.end()
+        for hook in self.finish_hooks:
+            try:
+                hook(self, result, error)
+            except Exception as failure:
+                _guard.report("finish_hook", failure)
+        if self.owns_span:
+            span.end()
 
 
 def _error_type(error: BaseException) -> str:

@@ -22,6 +22,7 @@ from wrapt import wrap_function_wrapper
 
 from otel_gemini import _guard, semconv
 from otel_gemini.instrumentation._call import CallState, Endpoint, current_call
+from otel_gemini.instrumentation import coexist
 from otel_gemini.instrumentation._streams import AsyncStreamProxy, SyncStreamProxy
 from otel_gemini.instrumentation._telemetry import Telemetry
 from otel_gemini.pricing import engine
@@ -112,7 +113,8 @@ def start(telemetry: Telemetry, op: Operation, instance: Any, args: tuple[Any, .
     try:
         model = op.model(instance, args, kwargs) or "unknown"
         api_client = getattr(instance, "_api_client", None)
-        state = CallState(telemetry, op.name, model, endpoint_of(api_client), op.stream, op.unmetered_status)
+        state = CallState(telemetry, op.name, model, endpoint_of(api_client), op.stream, op.unmetered_status,
+                          span=coexist.span_for_call(telemetry.settings))
         if op.on_raw is not None:
             state.on_raw = functools.partial(op.on_raw, state)
         if op.on_chunk is not None:

@@ -19,3 +19,5 @@ class Telemetry:
     table: PriceTable
     settings: Settings
     pricer: Pricer
+    baggage_keys: tuple[str, ...] = ()
+    """Attribution keys also read from OTel baggage (OTEL_GEMINI_ATTRIBUTES_FROM_BAGGAGE)."""

@@ -19,6 +19,7 @@ from typing import Any, Callable
 from wrapt import wrap_function_wrapper
 
 from otel_gemini import _guard, semconv
+from otel_gemini.instrumentation import coexist, content
 from otel_gemini.instrumentation._call import CallState, Hop, current_call
 from otel_gemini.instrumentation._operation import Active, endpoint_of
 from otel_gemini.instrumentation._streams import AsyncStreamProxy, SyncStreamProxy, observe_hop, observe_hop_async
@@ -66,12 +67,16 @@ def requested_tier(config: Any) -> str | None:
     return str(getattr(tier, "value", tier)).lower()
 
 
-def _start(telemetry: Telemetry, instance: Any, kwargs: dict[str, Any], args: tuple[Any, ...], stream: bool) -> CallState | None:
+def _start(
+    telemetry: Telemetry, instance: Any, kwargs: dict[str, Any], args: tuple[Any, ...], stream: bool, outside: bool,
+) -> CallState | None:
     try:
         model = kwargs.get("model", args[0] if args else None)
         state = CallState(
-            telemetry, semconv.OP_GENERATE_CONTENT, _model_name(model), endpoint_of(instance._api_client), stream
+            telemetry, semconv.OP_GENERATE_CONTENT, _model_name(model), endpoint_of(instance._api_client), stream,
+            span=coexist.span_for_call(telemetry.settings, outside),
         )
+        content.request(state, kwargs)
         config = kwargs.get("config")
         if config is not None:
             state.requested_tier = requested_tier(config)
@@ -94,27 +99,46 @@ def _complete(state: CallState, value: Any, stream: bool, is_async: bool) -> Any
         return value
 
 
-def _public(telemetry: Telemetry, stream: bool, is_async: bool) -> Callable[..., Any]:
-    """The span-owning wrapper of a public method; the sync and async bodies differ only by ``await``."""
+def _public(telemetry: Telemetry, stream: bool, is_async: bool, method: str) -> Callable[..., Any]:
+    """The span-owning wrapper of a public method; the sync and async bodies differ only by ``await``.
+
+    When another instrumentation's wrapper lies beneath ours, ours runs inside it instead (coexist.py).
+    """
+    settings = telemetry.settings
     if is_async:
 
-        async def async_wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-            state = _start(telemetry, instance, kwargs, args, stream)
+        async def async_body(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
+                             outside: bool = False) -> Any:
+            state = _start(telemetry, instance, kwargs, args, stream, outside or coexist.peer_above(instance, method))
             if state is None:
                 return await wrapped(*args, **kwargs)
             with Active(state):
                 value = await wrapped(*args, **kwargs)
             return _complete(state, value, stream, is_async=True)
 
+        async def async_wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+            peer = coexist.peer_beneath(settings, wrapped)
+            if peer is not None:
+                return await coexist.call_beneath(
+                    peer, wrapped, instance, args, kwargs, lambda w, i, a, k: async_body(w, i, a, k, True))
+            return await async_body(wrapped, instance, args, kwargs)
+
         return async_wrapper
 
-    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        state = _start(telemetry, instance, kwargs, args, stream)
+    def body(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
+             outside: bool = False) -> Any:
+        state = _start(telemetry, instance, kwargs, args, stream, outside or coexist.peer_above(instance, method))
         if state is None:
             return wrapped(*args, **kwargs)
         with Active(state):
             value = wrapped(*args, **kwargs)
         return _complete(state, value, stream, is_async=False)
+
+    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        peer = coexist.peer_beneath(settings, wrapped)
+        if peer is not None:
+            return coexist.call_beneath(peer, wrapped, instance, args, kwargs, lambda w, i, a, k: body(w, i, a, k, True))
+        return body(wrapped, instance, args, kwargs)
 
     return wrapper
 
@@ -183,7 +207,10 @@ def instrument(telemetry: Telemetry) -> list[tuple[Any, str]]:
             if cls is None or not hasattr(cls, method):
                 _guard.warn_once(f"missing:{class_name}.{method}", "otel-gemini: google-genai has no %s.%s; not instrumented", class_name, method)
                 continue
-            factory = _public if layer == "public" else _per_request
-            wrap_function_wrapper(_MODULE, f"{class_name}.{method}", factory(telemetry, "stream" in kind, "async" in kind))
+            if layer == "public":
+                wrapper = _public(telemetry, "stream" in kind, "async" in kind, method)
+            else:
+                wrapper = _per_request(telemetry, "stream" in kind, "async" in kind)
+            wrap_function_wrapper(_MODULE, f"{class_name}.{method}", wrapper)
             wrapped.append((cls, method))
     return wrapped
