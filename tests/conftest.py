@@ -6,6 +6,7 @@ Nothing here mocks the SDK: clients talk HTTP to otel_gemini.testing.FakeGemini 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from decimal import Decimal
@@ -109,6 +110,41 @@ def telemetry() -> Iterator[Telemetry]:
     finally:
         otel_gemini.uninstrument()
         meter_provider.shutdown()
+
+
+@pytest.fixture
+def instrument_with() -> Iterator[Any]:
+    """instrument() with options, as a user passes them (or sets OTEL_GEMINI_* variables); returns Telemetry."""
+    providers: list[MeterProvider] = []
+
+    def make(**options: Any) -> Telemetry:
+        exporter = InMemorySpanExporter()
+        tracer_provider = TracerProvider()
+        tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+        reader = InMemoryMetricReader()
+        meter_provider = MeterProvider(metric_readers=[reader])
+        providers.append(meter_provider)
+        otel_gemini.uninstrument()
+        instrumentor = otel_gemini.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider, **options)
+        return Telemetry(exporter, reader, instrumentor)
+
+    yield make
+    otel_gemini.uninstrument()
+    for provider in providers:
+        provider.shutdown()
+
+
+def page_sum(page: str, name: str, **labels: str) -> Decimal:
+    """Sum of the samples of ``name`` on a Prometheus text page whose labels include ``labels``, exactly."""
+    total = Decimal(0)
+    for line in page.splitlines():
+        match = re.match(r"^([a-zA-Z_:][\w:]*)(\{(.*)\})? (\S+)$", line)
+        if not match or match.group(1) != name:
+            continue
+        found = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', match.group(3) or ""))
+        if all(found.get(k) == v for k, v in labels.items()):
+            total += Decimal(match.group(4))
+    return total
 
 
 @pytest.fixture

@@ -9,21 +9,14 @@ import asyncio
 import contextvars
 import threading
 from decimal import Decimal
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 from opentelemetry import baggage, context
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client import REGISTRY
 
-import otel_gemini
 from otel_gemini import attributes
 from otel_gemini.testing import Reply, response, usage
-from tests.conftest import Telemetry
 
 MODEL = "gemini-2.5-flash"
 CALL = Decimal("0.00155")
@@ -34,24 +27,8 @@ def reply() -> Reply:
 
 
 @pytest.fixture
-def instrumented() -> Iterator[Callable[..., Telemetry]]:
-    providers: list[MeterProvider] = []
-
-    def make(**options: Any) -> Telemetry:
-        exporter = InMemorySpanExporter()
-        tracer_provider = TracerProvider()
-        tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
-        reader = InMemoryMetricReader()
-        meter_provider = MeterProvider(metric_readers=[reader])
-        providers.append(meter_provider)
-        otel_gemini.uninstrument()
-        instrumentor = otel_gemini.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider, **options)
-        return Telemetry(exporter, reader, instrumentor)
-
-    yield make
-    otel_gemini.uninstrument()
-    for provider in providers:
-        provider.shutdown()
+def instrumented(instrument_with: Any) -> Any:
+    return instrument_with
 
 
 def test_feature_and_tenant_label_cost_and_every_value_reaches_the_span(fake, client, telemetry) -> None:

@@ -5,44 +5,20 @@ Vertex regional endpoints. Each figure is computed by hand from otel_gemini/pric
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-import otel_gemini
 from otel_gemini.config import ConfigError
 from otel_gemini.testing import Reply, response, usage, vertex_client_kwargs
-from tests.conftest import Telemetry
 
 FLASH = "gemini-2.5-flash"
 FLASH3 = "gemini-3-flash-preview"
 
 
 @pytest.fixture
-def plan() -> Iterator[Callable[..., Telemetry]]:
-    """instrument() with account options, as a user would pass them (or set OTEL_GEMINI_* variables)."""
-    providers: list[MeterProvider] = []
-
-    def make(**options: Any) -> Telemetry:
-        exporter = InMemorySpanExporter()
-        tracer_provider = TracerProvider()
-        tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
-        reader = InMemoryMetricReader()
-        meter_provider = MeterProvider(metric_readers=[reader])
-        providers.append(meter_provider)
-        otel_gemini.uninstrument()
-        instrumentor = otel_gemini.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider, **options)
-        return Telemetry(exporter, reader, instrumentor)
-
-    yield make
-    otel_gemini.uninstrument()
-    for provider in providers:
-        provider.shutdown()
+def plan(instrument_with: Any) -> Any:
+    return instrument_with
 
 
 def thousand(model: str = FLASH, **kwargs: Any) -> Reply:

@@ -6,7 +6,6 @@ $1.00 (audio), cached $0.03, output incl. thinking $2.50 per 1M tokens.
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import types as pytypes
 from decimal import Decimal

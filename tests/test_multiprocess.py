@@ -33,7 +33,7 @@ from otel_gemini import _guard, semconv
 from otel_gemini.exporters import multiprocess, prometheus
 from otel_gemini.recording import CallRecord, Recorder
 from otel_gemini.testing import FakeGemini, response, usage
-from tests.conftest import API_KEY
+from tests.conftest import API_KEY, page_sum
 
 APPS = Path(__file__).parent / "apps"
 BIN = Path(sys.executable).parent
@@ -51,17 +51,7 @@ def scrape(port: int) -> str:
     return urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
 
 
-def exact_sum(page: str, name: str, **labels: str) -> Decimal:
-    """Sum of the samples of ``name`` whose labels include ``labels``, added as the decimal text Prometheus shows."""
-    total = Decimal(0)
-    for line in page.splitlines():
-        match = re.match(r"^([a-zA-Z_:][\w:]*)(\{(.*)\})? (\S+)$", line)
-        if not match or match.group(1) != name:
-            continue
-        found = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', match.group(3) or ""))
-        if all(found.get(k) == v for k, v in labels.items()):
-            total += Decimal(match.group(4))
-    return total
+exact_sum = page_sum
 
 
 def wait_for_port(port: int, proc: subprocess.Popen[str], timeout: float = 20) -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -26,7 +25,7 @@ from typing import Any
 import pytest
 
 from otel_gemini.testing import Reply, response, stream, usage
-from tests.conftest import API_KEY
+from tests.conftest import API_KEY, page_sum
 
 APP = Path(__file__).parent / "apps" / "zero_code_app.py"
 HAS_LEGACY = importlib.util.find_spec("google.generativeai") is not None
@@ -41,16 +40,7 @@ def free_port() -> int:
 
 
 def samples(page: str, name: str, **labels: str) -> float:
-    """Sum of the samples of ``name`` on a Prometheus text page whose labels include ``labels``."""
-    total = 0.0
-    for line in page.splitlines():
-        match = re.match(r"^([a-zA-Z_:][\w:]*)(\{(.*)\})? (\S+)$", line)
-        if not match or match.group(1) != name:
-            continue
-        found = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', match.group(3) or ""))
-        if all(found.get(k) == v for k, v in labels.items()):
-            total += float(match.group(4))
-    return total
+    return float(page_sum(page, name, **labels))
 
 
 def environment(fake: Any, port: int, **extra: str) -> dict[str, str]:

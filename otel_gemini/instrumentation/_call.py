@@ -17,18 +17,15 @@ from typing import Any
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from otel_gemini import _guard, attribution, semconv
+from otel_gemini.instrumentation._span_attributes import error_type_of, span_attributes
 from otel_gemini.instrumentation._telemetry import Telemetry
 from otel_gemini.pricing import engine
 from otel_gemini.recording import CallRecord, Charge
-from otel_gemini.usage import MODALITIES, Usage, extract_usage
+from otel_gemini.usage import Usage, extract_usage
 
 current_call: ContextVar["CallState | None"] = ContextVar("otel_gemini_current_call", default=None)
 
 _TIER_HEADER = "x-gemini-service-tier"
-_INPUT_TYPES = frozenset(("input", "cache_read", "tool_use"))
-_INPUT_NAMES = {m: f"gen_ai.usage.{m}.input_tokens" for m in MODALITIES}
-_OUTPUT_NAMES = {m: f"gen_ai.usage.{m}.output_tokens" for m in MODALITIES}
-_CACHE_NAMES = {m: f"gen_ai.usage.{m}.cache_read.input_tokens" for m in MODALITIES}
 
 
 @dataclass(frozen=True)
@@ -282,7 +279,7 @@ class CallState:
         duration = time.perf_counter() - self.started
         self._charge_hops()
         status = self._status(error)
-        error_type = _error_type(error) if error is not None else ""
+        error_type = error_type_of(error) if error is not None else ""
         response_model = next((h.model_version for h in reversed(self.hops) if h.model_version), "") or ""
         ttfc = self.first_chunk_at - self.started if self.first_chunk_at is not None else None
         self.telemetry.recorder.record_call(
@@ -296,7 +293,7 @@ class CallState:
         )
         span = self.span
         if span.is_recording():
-            span.set_attributes(_span_attributes(self.charges, status, response_model, result, ttfc, len(self.hops)))
+            span.set_attributes(span_attributes(self.charges, status, response_model, result, ttfc, len(self.hops)))
             if abandoned:
                 span.set_attribute("gemini.stream.abandoned", True)
             if error is not None and self.owns_span:
@@ -310,91 +307,3 @@ class CallState:
                 _guard.report("finish_hook", failure)
         if self.owns_span:
             span.end()
-
-
-def _error_type(error: BaseException) -> str:
-    """The HTTP status for API errors ("429"), as the official instrumentation does; else the exception's class."""
-    code = getattr(error, "code", None)
-    if not isinstance(code, int):
-        code = getattr(error, "status_code", None)  # the Interactions client's errors
-    if isinstance(code, int) and type(error).__module__.startswith("google."):
-        return str(code)
-    cls = type(error)
-    return cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
-
-
-def _reason(reason: Any) -> str:
-    """"stop" from google-genai's str enum and from the legacy protos' IntEnum (value 1) alike."""
-    value = getattr(reason, "value", reason)
-    return str(value if isinstance(value, str) else getattr(reason, "name", value)).lower()
-
-
-def _span_attributes(
-    charges: list[Charge], status: str, response_model: str, result: Any, ttfc: float | None, requests: int,
-) -> dict[str, Any]:
-    usages = [charge.usage for charge in charges if charge.usage is not None]
-    costs = [charge.cost for charge in charges]
-    attributes: dict[str, Any] = {semconv.PRICING_STATUS: status}
-    if response_model:
-        attributes[semconv.RESPONSE_MODEL] = response_model
-    if requests > 1:
-        attributes["gemini.http.requests"] = requests
-    if result is not None:
-        response_id = getattr(result, "response_id", None)
-        if response_id:
-            attributes[semconv.RESPONSE_ID] = response_id
-        reasons = [
-            _reason(c.finish_reason)
-            for c in (getattr(result, "candidates", None) or ())
-            if c.finish_reason is not None
-        ]
-        if reasons:
-            attributes[semconv.FINISH_REASONS] = reasons
-    if ttfc is not None:
-        attributes[semconv.TIME_TO_FIRST_CHUNK] = ttfc
-    if usages:
-        input_tokens = output_tokens = cache_read = reasoning = 0
-        per_modality: dict[str, int] = {}
-        for usage in usages:
-            for token_type, modality, count in usage.token_classes():
-                if token_type in _INPUT_TYPES:
-                    input_tokens += count
-                    name = _INPUT_NAMES[modality]
-                    if token_type == "cache_read":
-                        cache_read += count
-                        cache_name = _CACHE_NAMES[modality]
-                        per_modality[cache_name] = per_modality.get(cache_name, 0) + count
-                else:
-                    output_tokens += count
-                    name = _OUTPUT_NAMES[modality]
-                    if token_type == "reasoning":
-                        reasoning += count
-                per_modality[name] = per_modality.get(name, 0) + count
-        attributes[semconv.USAGE_INPUT] = input_tokens
-        attributes[semconv.USAGE_OUTPUT] = output_tokens
-        attributes[semconv.USAGE_CACHE_READ] = cache_read
-        attributes[semconv.USAGE_REASONING] = reasoning
-        attributes.update(per_modality)
-    priced = [cost for cost in costs if cost.status == engine.PRICED]
-    if status != engine.UNPRICED and (priced or status in (engine.UNBILLED, engine.FREE)):
-        total = sum((cost.total for cost in priced), Decimal(0))
-        attributes[semconv.COST_AMOUNT] = float(total)
-        attributes[semconv.COST_CURRENCY] = "USD"
-        attributes[semconv.COST_SOURCE] = semconv.COST_SOURCE_LOCAL
-        attributes["gemini.cost.usd_exact"] = format(total.normalize(), "f")
-        tiers = {cost.service_tier for cost in priced}
-        if len(tiers) == 1:
-            attributes[semconv.SERVICE_TIER] = tiers.pop()
-        sources = sorted({cost.source for cost in priced if cost.source})
-        if sources:
-            attributes["gemini.pricing.source"] = sources
-        if any(cost.long_context for cost in priced):
-            attributes["gemini.pricing.long_context"] = True
-    paid_equivalent = [cost.list_price for cost in costs if cost.list_price is not None]
-    if paid_equivalent:
-        attributes["gemini.cost.paid_tier_equivalent_usd"] = float(sum(paid_equivalent, Decimal(0)))
-    units = [unit for charge in charges for unit in charge.grounding]
-    if units:
-        attributes["gemini.grounding.units"] = sum(count for _tool, _unit, count in units)
-    return attributes
-
