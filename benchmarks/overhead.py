@@ -23,7 +23,6 @@ import hashlib
 import json
 import os
 import queue
-import shutil
 import statistics
 import subprocess
 import sys
@@ -32,7 +31,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Callable, Iterator
+from typing import IO, Any, Callable
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent

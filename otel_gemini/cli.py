@@ -122,6 +122,48 @@ def cmd_metrics_server(args: argparse.Namespace) -> int:
         return 0
 
 
+_AGENT_FLAGS = (
+    # (flag, type, default, help); each also reads OTEL_GEMINI_AGENT_<FLAG> (--otlp-http-port: ..._OTLP_HTTP_PORT)
+    ("--host", str, "127.0.0.1", "address every listener binds (default loopback)"),
+    ("--otlp-grpc-port", int, 4317, "OTLP/gRPC TraceService port (default 4317)"),
+    ("--otlp-http-port", int, 4318, "OTLP/HTTP port, POST /v1/traces (default 4318)"),
+    ("--metrics-port", int, 9464, "/metrics, /healthz and /readyz port (default 9464)"),
+    ("--bearer-token", str, None, "require 'Authorization: Bearer <token>' on every export"),
+    ("--max-request-bytes", int, 4 * 1024 * 1024, "refuse larger exports with 413 (default 4 MiB)"),
+)
+
+
+def cmd_agent(args: argparse.Namespace) -> int:
+    """Price the GenAI spans that apps in any language export by OTLP (docs/agent.md)."""
+    import os
+
+    from otel_gemini.agent.server import Agent, AgentOptions
+    from otel_gemini.config import ConfigError, load_settings
+
+    values: dict[str, Any] = {}
+    for flag, kind, default, _help in _AGENT_FLAGS:
+        name = flag.removeprefix("--").replace("-", "_")
+        variable = "OTEL_GEMINI_AGENT_" + name.upper()
+        value = getattr(args, name)
+        if value is None and os.environ.get(variable, "").strip():
+            try:
+                value = kind(os.environ[variable].strip())
+            except ValueError:
+                print(f"otel-gemini agent: {variable}={os.environ[variable]!r} is not a valid {flag}", file=sys.stderr)
+                return 2
+        values[name] = default if value is None else value
+    try:
+        settings = load_settings({"prices_path": args.prices})
+        agent = Agent(AgentOptions(**values, settings=settings)).start()
+    except (ConfigError, OSError, ValueError) as problem:
+        print(f"otel-gemini agent: {problem}", file=sys.stderr)
+        return 2
+    host = values["host"]
+    print(f"otel-gemini agent: OTLP gRPC on {host}:{agent.grpc_port}, OTLP HTTP on http://{host}:{agent.http_port}"
+          f"/v1/traces, metrics on http://{host}:{agent.metrics_port}/metrics", flush=True)
+    return agent.serve_until_signalled()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="otel-gemini", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -160,6 +202,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     server.add_argument("--port", type=int, default=9464, help="port of /metrics (default 9464)")
     server.add_argument("--host", default="0.0.0.0")
     server.set_defaults(func=cmd_metrics_server)
+
+    agent = commands.add_parser("agent", help="price GenAI spans received by OTLP (apps in any language)")
+    for flag, kind, _default, text in _AGENT_FLAGS:
+        agent.add_argument(flag, type=kind, default=None, help=f"{text}; env OTEL_GEMINI_AGENT_"
+                           + flag.removeprefix("--").replace("-", "_").upper())
+    agent.add_argument("--prices", help="override file (as OTEL_GEMINI_PRICES)")
+    agent.set_defaults(func=cmd_agent)
 
     args = parser.parse_args(argv)
     return int(args.func(args))

@@ -151,6 +151,19 @@ def _hex_ids_to_base64(node: Any) -> Any:
     return node
 
 
+def _read_chunked(stream: Any) -> bytes:
+    """An HTTP/1.1 chunked body (RFC 9112 §7.1), trailers skipped; http.server leaves the decoding to handlers."""
+    body = bytearray()
+    while True:
+        size = int(stream.readline(1024).split(b";", 1)[0].strip() or b"0", 16)
+        if size == 0:
+            while stream.readline(1024).strip():  # trailer fields, up to the empty line
+                pass
+            return bytes(body)
+        body += stream.read(size)
+        stream.readline(8)  # the CRLF closing the chunk
+
+
 class _TraceServicer(trace_service_pb2_grpc.TraceServiceServicer):  # type: ignore[misc]
     def __init__(self, receiver: OTLPReceiver) -> None:
         self._receiver = receiver
@@ -177,7 +190,10 @@ class _HTTPHandler(BaseHTTPRequestHandler):
         """Per-request logging would drown test output."""
 
     def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            raw = _read_chunked(self.rfile)  # OTel JS's exporter streams its body: chunked, no Content-Length
+        else:
+            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         path = self.path.split("?", 1)[0]
         message_type = _MESSAGES.get(path)
         if message_type is None:

@@ -1,0 +1,1 @@
+"""The otel-gemini agent: receives OTLP GenAI spans from apps in any language and prices them."""

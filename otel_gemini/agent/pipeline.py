@@ -1,0 +1,218 @@
+"""From one decoded OTLP ``ExportTraceServiceRequest`` to calls recorded with exact costs.
+
+The agent is the library with a different input: the same :class:`Pricer` and :class:`Recorder` price and count
+what the spans of an app in any language report, so ``/metrics`` carries the names, labels and dollars of
+docs/metrics.md. Here each span is flattened to a plain dict (the shape ``otel_gemini.agent.spans.read`` takes, so
+the dialect readers never see protobuf), read as a :class:`GenAISpan`, priced, weighted by its sampling
+probability, and recorded. Nothing here imports ``otel_gemini.instrumentation``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from decimal import Decimal
+from typing import Any, Callable, Iterable, Iterator
+
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+from opentelemetry.proto.trace.v1 import trace_pb2
+
+from otel_gemini import _guard
+from otel_gemini.pricing import engine
+from otel_gemini.pricing.engine import Cost, CostLine
+from otel_gemini.pricing.pricer import Pricer
+from otel_gemini.recording import CallRecord, Charge, Recorder
+from otel_gemini.usage import extract_usage
+
+PRICED, UNPRICED, IGNORED, ALREADY_PRICED, REJECTED = "priced", "unpriced", "ignored", "already_priced", "rejected"
+OUTCOMES = (PRICED, UNPRICED, IGNORED, ALREADY_PRICED, REJECTED)
+PROVIDER_COST_TYPE = "provider"
+"""The cost type of a bill adopted from a span (``gen_ai.usage.cost.source="provider"``): a gateway's total,
+with no split by token class, so it gets a type of its own rather than pretending to be ``input``."""
+
+_ONE = Decimal(1)
+_KINDS = {value: name.removeprefix("SPAN_KIND_") for name, value in trace_pb2.Span.SpanKind.items()}
+_STATUS = {value: name.removeprefix("STATUS_CODE_") for name, value in trace_pb2.Status.StatusCode.items()}
+
+
+# -- flattening --------------------------------------------------------------------------------------------------
+
+def any_value(value: AnyValue) -> Any:
+    """An OTLP AnyValue as a plain value: arrays become lists, kvlists dicts, bytes lowercase hex."""
+    kind = value.WhichOneof("value")
+    if kind is None:
+        return None
+    if kind == "array_value":
+        return [any_value(item) for item in value.array_value.values]
+    if kind == "kvlist_value":
+        return attributes(value.kvlist_value.values)
+    if kind == "bytes_value":
+        return value.bytes_value.hex()
+    return getattr(value, kind)
+
+
+def attributes(key_values: Iterable[Any]) -> dict[str, Any]:
+    return {kv.key: any_value(kv.value) for kv in key_values}
+
+
+def flatten(request: Any) -> Iterator[dict[str, Any]]:
+    """Every span of an ExportTraceServiceRequest as the plain dict of the agent's contract (docs/agent.md)."""
+    for resource_spans in request.resource_spans:
+        resource = attributes(resource_spans.resource.attributes)
+        for scope_spans in resource_spans.scope_spans:
+            scope, version = scope_spans.scope.name, scope_spans.scope.version
+            for span in scope_spans.spans:
+                yield {
+                    "name": span.name,
+                    "kind": _KINDS.get(span.kind, "UNSPECIFIED"),
+                    "start_ns": int(span.start_time_unix_nano),
+                    "end_ns": int(span.end_time_unix_nano),
+                    "status_code": _STATUS.get(span.status.code, "UNSET"),
+                    "trace_state": span.trace_state,
+                    "attributes": attributes(span.attributes),
+                    "resource": resource,
+                    "scope": scope,
+                    "scope_version": version,
+                }
+
+
+# -- self-metrics --------------------------------------------------------------------------------------------------
+
+class AgentStats:
+    """The agent's own counters (spans by outcome, rejected requests, gaps, sampling), exposed beside the costs."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.spans: dict[str, int] = dict.fromkeys(OUTCOMES, 0)
+        self.requests: dict[str, int] = {}
+        """Accepted Export requests by transport ("grpc", "http/protobuf", "http/json")."""
+        self.rejected: dict[tuple[str, str], int] = {}
+        """Rejected requests by (transport, reason): undecodable, too_large, unauthorized, shutting_down, ..."""
+        self.gaps: dict[tuple[str, str], int] = {}
+        """Priced spans by (dialect, gap): what the dialect lacked, so a low bill is never silent."""
+        self.sampled: dict[str, int] = {}
+        """Spans weighted by 1/p from their tracestate, by dialect."""
+
+    def span(self, outcome: str, count: int = 1) -> None:
+        with self._lock:
+            self.spans[outcome] = self.spans.get(outcome, 0) + count
+
+    def request(self, transport: str) -> None:
+        with self._lock:
+            self.requests[transport] = self.requests.get(transport, 0) + 1
+
+    def reject(self, transport: str, reason: str) -> None:
+        with self._lock:
+            key = (transport, reason)
+            self.rejected[key] = self.rejected.get(key, 0) + 1
+
+    def note(self, dialect: str, gaps: Iterable[str], weighted: bool) -> None:
+        with self._lock:
+            for gap in gaps:
+                key = (dialect, gap)
+                self.gaps[key] = self.gaps.get(key, 0) + 1
+            if weighted:
+                self.sampled[dialect] = self.sampled.get(dialect, 0) + 1
+
+    def snapshot(self) -> dict[str, dict[Any, int]]:
+        with self._lock:
+            return {"spans": dict(self.spans), "requests": dict(self.requests), "rejected": dict(self.rejected),
+                    "gaps": dict(self.gaps), "sampled": dict(self.sampled)}
+
+
+# -- pricing -------------------------------------------------------------------------------------------------------
+
+def _default_reader() -> Callable[[dict[str, Any]], Any]:
+    from otel_gemini.agent import spans  # written beside this module; imported late so a stub can stand in
+
+    return spans.read
+
+
+def _weighted(cost: Cost, weight: Decimal) -> Cost:
+    """The cost of the calls a sampled span stands for: every line (and the free tier's list price) times 1/p."""
+    if weight == _ONE:
+        return cost
+    lines = tuple(CostLine(line.cost_type, line.modality, line.amount * weight) for line in cost.lines)
+    list_price = cost.list_price * weight if cost.list_price is not None else None
+    return Cost(cost.status, lines, cost.model_id, cost.service_tier, cost.long_context, cost.source, list_price)
+
+
+def _weight(value: Any) -> Decimal:
+    """1/p as an exact Decimal of the float's shortest repr (th:8 gives 2.0, exactly 2)."""
+    try:
+        weight = Decimal(repr(float(value)))
+    except (TypeError, ValueError):
+        return _ONE
+    return weight if weight.is_finite() and weight >= 1 else _ONE
+
+
+class Pipeline:
+    """Flattened spans in, recorded calls out; thread-safe (the recorder locks, the pricer is stateless enough)."""
+
+    def __init__(
+        self, pricer: Pricer, recorder: Recorder, stats: AgentStats | None = None,
+        reader: Callable[[dict[str, Any]], Any] | None = None,
+    ) -> None:
+        self.pricer = pricer
+        self.recorder = recorder
+        self.stats = stats or AgentStats()
+        self._reader = reader
+
+    @property
+    def reader(self) -> Callable[[dict[str, Any]], Any]:
+        if self._reader is None:
+            self._reader = _default_reader()
+        return self._reader
+
+    def export(self, request: Any) -> dict[str, int]:
+        """Price every span of one Export request; returns the outcome counts (a bad span never stops the rest)."""
+        outcomes: dict[str, int] = {}
+        for flat in flatten(request):
+            try:
+                outcome = self.span(flat)
+            except Exception as failure:  # a hostile or odd span costs itself, never the request or the agent
+                _guard.report("agent_span", failure)
+                outcome = REJECTED
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        for outcome, count in outcomes.items():
+            self.stats.span(outcome, count)
+        return outcomes
+
+    def span(self, flat: dict[str, Any]) -> str:
+        """Read, price and record one flattened span; returns its outcome."""
+        genai = self.reader(flat)
+        if genai is None:
+            return IGNORED
+        if genai.already_priced:
+            return ALREADY_PRICED
+        weight = _weight(getattr(genai, "sample_weight", 1.0))
+        cost, usage = self._cost(genai, flat)
+        cost = _weighted(cost, weight)
+        self.recorder.record_call(CallRecord(
+            operation=genai.operation,
+            provider=genai.provider,
+            request_model=genai.request_model or "unknown",
+            response_model=genai.response_model or "",
+            duration_s=float(genai.duration_s or 0.0),
+            error_type=genai.error_type or "",
+            pricing_status=cost.status,
+            charges=[Charge(cost, usage)],
+        ))
+        self.stats.note(genai.dialect, genai.gaps, weight != _ONE)
+        return PRICED if cost.status in (engine.PRICED, engine.FREE) else UNPRICED
+
+    def _cost(self, genai: Any, flat: dict[str, Any]) -> tuple[Cost, Any]:
+        usage = extract_usage(genai.usage_metadata) if genai.usage_metadata else None
+        tier = engine.normalize_tier(genai.service_tier or (usage.service_tier if usage else None))
+        if genai.provider_cost is not None:
+            # A gateway's own bill (cost.source == "provider") is the truth: adopted as is, never repriced.
+            model_id, _tuned = self.pricer.resolve(genai.response_model or genai.request_model)
+            line = CostLine(PROVIDER_COST_TYPE, "text", Decimal(genai.provider_cost))
+            return Cost(engine.PRICED, (line,), model_id, tier), usage
+        end_ns = flat.get("end_ns") or flat.get("start_ns")
+        at = end_ns / 1e9 if end_ns else time.time()  # the price in force when the call ended
+        cost = self.pricer.tokens(
+            genai.response_model or genai.request_model, usage, at=at, platform=genai.platform or "gemini",
+            location=getattr(genai, "location", None), service_tier=genai.service_tier, grounded=bool(genai.grounded),
+        )
+        return cost, usage

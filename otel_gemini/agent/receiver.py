@@ -1,0 +1,290 @@
+"""The agent's OTLP trace receivers: HTTP (``POST /v1/traces``, protobuf or JSON, gzip or not) and gRPC
+(``TraceService/Export``), in front of one :class:`~otel_gemini.agent.pipeline.Pipeline`.
+
+A receiver faces whatever the network sends, so every request passes one :class:`Gate` first (bearer token, size
+limit, shutdown) and a body that does not decode is answered with a clear status (HTTP 400 / gRPC
+INVALID_ARGUMENT), counted in ``otel_gemini_agent_requests_rejected_total{transport,reason}``, and never reaches
+the pricing. A request is answered only after its spans are recorded, so an accepted request is never lost: the
+shutdown stops accepting (503 / UNAVAILABLE), then waits for the requests in flight.
+
+gRPC gets the raw bytes (no deserializer) so the size check, the decode failure and the count are ours rather
+than grpcio's silent RESOURCE_EXHAUSTED; grpcio's own limit is set above ours as a backstop.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import json
+import threading
+import zlib
+from concurrent import futures
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import grpc
+from google.protobuf import json_format
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+
+from otel_gemini.agent.pipeline import Pipeline
+
+DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024
+TRACE_SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
+_HEX_ID_KEYS = frozenset({"traceId", "spanId", "parentSpanId"})
+
+
+class Rejected(Exception):
+    """A request refused before (or instead of) pricing: its HTTP status, gRPC code and counted reason."""
+
+    def __init__(self, http_status: int, code: grpc.StatusCode, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.http_status, self.code, self.reason = http_status, code, reason
+
+
+class Gate:
+    """What every request must pass, and the count of requests in flight that shutdown waits for."""
+
+    def __init__(self, bearer_token: str | None = None, max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES) -> None:
+        self._expected = f"Bearer {bearer_token}".encode() if bearer_token else None
+        self.max_request_bytes = max_request_bytes
+        self.draining = False
+        self._in_flight = 0
+        self._idle = threading.Condition()
+
+    def enter(self, authorization: str | None) -> None:
+        """Admit one request (raise :class:`Rejected` otherwise); pair with :meth:`leave`."""
+        with self._idle:
+            if self.draining:
+                raise Rejected(503, grpc.StatusCode.UNAVAILABLE, "shutting_down", "the agent is shutting down")
+            self._in_flight += 1
+        if self._expected is not None and not hmac.compare_digest((authorization or "").encode(), self._expected):
+            self.leave()
+            raise Rejected(401, grpc.StatusCode.UNAUTHENTICATED, "unauthorized", "missing or wrong bearer token")
+
+    def leave(self) -> None:
+        with self._idle:
+            self._in_flight -= 1
+            self._idle.notify_all()
+
+    def check_size(self, size: int) -> None:
+        if size > self.max_request_bytes:
+            raise Rejected(413, grpc.StatusCode.RESOURCE_EXHAUSTED, "too_large",
+                           f"request of {size} bytes over the limit of {self.max_request_bytes}")
+
+    def drain(self, timeout: float) -> bool:
+        """Stop admitting, then wait until the admitted requests are answered; False if ``timeout`` ran out."""
+        with self._idle:
+            self.draining = True
+            return self._idle.wait_for(lambda: self._in_flight == 0, timeout)
+
+
+def _undecodable(failure: Exception) -> Rejected:
+    # The exception's type only: its message may quote the payload.
+    return Rejected(400, grpc.StatusCode.INVALID_ARGUMENT, "undecodable",
+                    f"undecodable OTLP trace request ({type(failure).__name__})")
+
+
+def _hex_ids_to_base64(node: Any) -> Any:
+    """OTLP/JSON writes trace and span ids as hex; protobuf's JSON parser wants base64 for bytes fields."""
+    if isinstance(node, dict):
+        return {key: base64.b64encode(bytes.fromhex(value)).decode()
+                if key in _HEX_ID_KEYS and isinstance(value, str) else _hex_ids_to_base64(value)
+                for key, value in node.items()}
+    if isinstance(node, list):
+        return [_hex_ids_to_base64(item) for item in node]
+    return node
+
+
+def _gunzip(raw: bytes, limit: int) -> bytes:
+    """Decompress at most ``limit`` + 1 bytes: a gzip bomb is refused as too large, not inflated in memory."""
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    out = inflater.decompress(raw, limit + 1)
+    if len(out) > limit:
+        raise Rejected(413, grpc.StatusCode.RESOURCE_EXHAUSTED, "too_large",
+                       f"decompressed request over the limit of {limit} bytes")
+    if not inflater.eof:
+        raise zlib.error("truncated gzip stream")
+    return out
+
+
+def decode(raw: bytes, *, is_json: bool) -> Any:
+    """An ExportTraceServiceRequest from an OTLP body (raises :class:`Rejected` 400 when it is not one)."""
+    try:
+        if is_json:
+            document = json.loads(raw)
+            if not isinstance(document, dict):
+                raise ValueError("not a JSON object")
+            return json_format.ParseDict(_hex_ids_to_base64(document), trace_service_pb2.ExportTraceServiceRequest(),
+                                         ignore_unknown_fields=True)
+        return trace_service_pb2.ExportTraceServiceRequest.FromString(raw)
+    except Exception as failure:
+        raise _undecodable(failure) from None
+
+
+# -- HTTP -------------------------------------------------------------------------------------------------------
+
+class _HTTPHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # exporters keep their connection alive between exports
+    pipeline: Pipeline
+    gate: Gate
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - signature fixed by the base class
+        """One line per export would drown the agent's log."""
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        is_json = content_type == "application/json"
+        transport = "http/json" if is_json else "http/protobuf"
+        if self.path.split("?", 1)[0] != "/v1/traces":
+            self.close_connection = True
+            self._reply(404, is_json, "only /v1/traces is served (traces only)")
+            return
+        try:
+            self.gate.enter(self.headers.get("Authorization"))
+        except Rejected as rejected:
+            self._refuse(transport, rejected, is_json)
+            return
+        try:
+            self._export(transport, is_json)
+        except Rejected as rejected:
+            self._refuse(transport, rejected, is_json)
+        finally:
+            self.gate.leave()
+
+    def _export(self, transport: str, is_json: bool) -> None:
+        if content_type_unknown(self.headers.get("Content-Type")):
+            raise Rejected(415, grpc.StatusCode.INVALID_ARGUMENT, "unsupported_media_type",
+                           "Content-Type must be application/x-protobuf or application/json")
+        raw = self._body()
+        encoding = (self.headers.get("Content-Encoding") or "identity").strip().lower()
+        if encoding == "gzip":
+            try:
+                raw = _gunzip(raw, self.gate.max_request_bytes)
+            except (zlib.error, EOFError) as failure:
+                raise _undecodable(failure) from None
+        elif encoding != "identity":
+            raise Rejected(415, grpc.StatusCode.INVALID_ARGUMENT, "unsupported_encoding",
+                           "Content-Encoding must be gzip or identity")
+        request = decode(raw, is_json=is_json)
+        self.pipeline.export(request)
+        self.pipeline.stats.request(transport)
+        response = trace_service_pb2.ExportTraceServiceResponse()
+        if is_json:
+            self._send(200, "application/json", json_format.MessageToJson(response).encode())
+        else:
+            self._send(200, "application/x-protobuf", response.SerializeToString())
+
+    def _body(self) -> bytes:
+        """The request body, within the size limit before it is read: by Content-Length, or chunked (OTel JS
+        streams its exports with ``Transfer-Encoding: chunked`` and no length)."""
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            self.close_connection = True  # a refused chunked body is not read to its end: the socket cannot be reused
+            raw = bytearray()
+            while True:
+                try:
+                    size = int(self.rfile.readline(1026).split(b";", 1)[0].strip(), 16)
+                except ValueError:
+                    raise Rejected(400, grpc.StatusCode.INVALID_ARGUMENT, "undecodable", "bad chunk size") from None
+                if size == 0:
+                    while self.rfile.readline(1026).strip():  # trailers
+                        pass
+                    break
+                self.gate.check_size(len(raw) + size)
+                raw += self.rfile.read(size)
+                self.rfile.readline(3)
+            self.close_connection = False
+            return bytes(raw)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            raise Rejected(400, grpc.StatusCode.INVALID_ARGUMENT, "undecodable", "bad Content-Length") from None
+        if length < 0:
+            raise Rejected(400, grpc.StatusCode.INVALID_ARGUMENT, "undecodable", "bad Content-Length")
+        self.gate.check_size(length)  # before reading a byte of it
+        return self.rfile.read(length)
+
+    def _refuse(self, transport: str, rejected: Rejected, is_json: bool) -> None:
+        self.pipeline.stats.reject(transport, rejected.reason)
+        self.close_connection = True  # the body may be unread: the connection cannot carry another request
+        self._reply(rejected.http_status, is_json, str(rejected))
+
+    def _reply(self, status: int, is_json: bool, message: str) -> None:
+        # OTLP/HTTP: failures carry a google.rpc.Status in the request's encoding; a message is enough for humans.
+        if is_json:
+            self._send(status, "application/json", json.dumps({"code": status, "message": message}).encode())
+        else:
+            self._send(status, "text/plain; charset=utf-8", message.encode())
+
+    def _send(self, status: int, content_type: str, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        if status == 503:
+            self.send_header("Retry-After", "1")
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def content_type_unknown(header: str | None) -> bool:
+    kind = (header or "").split(";")[0].strip().lower()
+    return kind not in ("application/x-protobuf", "application/json", "application/protobuf")
+
+
+class _QuietHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up mid-request is normal for a network service; no traceback on stderr."""
+
+
+def http_server(host: str, port: int, pipeline: Pipeline, gate: Gate) -> ThreadingHTTPServer:
+    """The OTLP/HTTP receiver, bound (``serve_forever`` is the caller's to run)."""
+    handler = type("OTLPHandler", (_HTTPHandler,), {"pipeline": pipeline, "gate": gate})
+    return _QuietHTTPServer((host, port), handler)
+
+
+# -- gRPC -------------------------------------------------------------------------------------------------------
+
+def grpc_server(host: str, port: int, pipeline: Pipeline, gate: Gate, workers: int = 8) -> tuple[grpc.Server, int]:
+    """The OTLP/gRPC receiver, started; returns it and its bound port."""
+
+    def export(raw: bytes, context: grpc.ServicerContext) -> trace_service_pb2.ExportTraceServiceResponse:
+        metadata = dict(context.invocation_metadata())
+        try:
+            gate.enter(metadata.get("authorization"))
+        except Rejected as rejected:
+            pipeline.stats.reject("grpc", rejected.reason)
+            context.abort(rejected.code, str(rejected))
+        try:
+            gate.check_size(len(raw))
+            request = decode(raw, is_json=False)
+            pipeline.export(request)
+            pipeline.stats.request("grpc")
+        except Rejected as rejected:
+            pipeline.stats.reject("grpc", rejected.reason)
+            context.abort(rejected.code, str(rejected))
+        finally:
+            gate.leave()
+        return trace_service_pb2.ExportTraceServiceResponse()
+
+    handler = grpc.method_handlers_generic_handler(TRACE_SERVICE, {
+        "Export": grpc.unary_unary_rpc_method_handler(
+            export, request_deserializer=None,
+            response_serializer=trace_service_pb2.ExportTraceServiceResponse.SerializeToString,
+        ),
+    })
+    backstop = min(2 * gate.max_request_bytes + 1024, 2**31 - 1)
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="otlp-grpc"),
+        options=[("grpc.max_receive_message_length", backstop)],
+    )
+    server.add_generic_rpc_handlers((handler,))
+    bound = server.add_insecure_port(f"{host}:{port}")
+    server.start()
+    return server, bound
+
+
+__all__ = ["Gate", "Rejected", "decode", "http_server", "grpc_server", "DEFAULT_MAX_REQUEST_BYTES"]

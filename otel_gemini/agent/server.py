@@ -1,0 +1,202 @@
+"""The agent process: OTLP receivers, the pricing pipeline, and ``/metrics``, ``/healthz``, ``/readyz``.
+
+``/metrics`` is the library's :class:`GeminiCollector` over the agent's own :class:`Recorder`, in a registry of
+its own (so the agent's numbers never mix with anything else imported into the process), plus the agent's
+self-metrics. Shutdown (SIGTERM) is graceful: readiness turns 503 so a load balancer stops sending, new exports
+get 503 / UNAVAILABLE (exporters retry them elsewhere), the ones already accepted finish and are recorded, and
+``/metrics`` stays up until the very end so a last scrape sees them.
+"""
+
+from __future__ import annotations
+
+import calendar
+import signal
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable, Iterator
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.registry import Collector
+
+from otel_gemini import _guard, semconv
+from otel_gemini.agent.pipeline import OUTCOMES, AgentStats, Pipeline
+from otel_gemini.agent.receiver import DEFAULT_MAX_REQUEST_BYTES, Gate, grpc_server, http_server
+from otel_gemini.config import Settings, parse_metric_labels
+from otel_gemini.exporters.prometheus import GeminiCollector
+from otel_gemini.pricing import table as price_table
+from otel_gemini.pricing.pricer import Pricer
+from otel_gemini.recording import Recorder
+
+
+@dataclass
+class AgentOptions:
+    """The agent's own flags (``otel-gemini agent --help``); pricing settings come from :class:`Settings`."""
+
+    host: str = "127.0.0.1"
+    otlp_grpc_port: int = 4317
+    otlp_http_port: int = 4318
+    metrics_port: int = 9464
+    bearer_token: str | None = None
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    settings: Settings = field(default_factory=Settings)
+    shutdown_timeout_s: float = 30.0
+
+
+class AgentCollector(Collector):
+    """``otel_gemini_agent_*``: what the agent received, priced, ignored and refused."""
+
+    def __init__(self, stats: AgentStats) -> None:
+        self.stats = stats
+
+    def collect(self) -> Iterator[Metric]:
+        snap = self.stats.snapshot()
+        spans = CounterMetricFamily("otel_gemini_agent_spans", "Spans received, by what the agent did with them.",
+                                    labels=["outcome"])
+        for outcome in OUTCOMES:
+            spans.add_metric([outcome], snap["spans"].get(outcome, 0))
+        yield spans
+        requests = CounterMetricFamily("otel_gemini_agent_requests", "OTLP Export requests accepted.",
+                                       labels=["transport"])
+        for transport, count in sorted(snap["requests"].items()):
+            requests.add_metric([transport], count)
+        yield requests
+        rejected = CounterMetricFamily("otel_gemini_agent_requests_rejected",
+                                       "OTLP Export requests refused, by transport and reason.",
+                                       labels=["transport", "reason"])
+        for (transport, reason), count in sorted(snap["rejected"].items()):
+            rejected.add_metric([transport, reason], count)
+        yield rejected
+        gaps = CounterMetricFamily("otel_gemini_agent_span_gaps",
+                                   "Priced spans whose dialect lacked something a billing rule needs.",
+                                   labels=["dialect", "gap"])
+        for (dialect, gap), count in sorted(snap["gaps"].items()):
+            gaps.add_metric([dialect, gap], count)
+        yield gaps
+        sampled = CounterMetricFamily("otel_gemini_agent_sampled_spans",
+                                      "Priced spans whose cost was weighted by 1/p from their tracestate (ot=th).",
+                                      labels=["dialect"])
+        for dialect, count in sorted(snap["sampled"].items()):
+            sampled.add_metric([dialect], count)
+        yield sampled
+
+
+def build_pipeline(settings: Settings, reader: Callable[[dict[str, Any]], Any] | None = None) -> Pipeline:
+    """Pricer and recorder configured exactly as the library configures its own (same settings, same names)."""
+    table = price_table.load(settings.prices_path)  # a broken prices file stops the agent at start, loudly
+    recorder = Recorder(
+        model_label_limit=settings.model_label_limit, known_model=lambda m: table.normalize(m) is not None,
+        attribution_keys=parse_metric_labels(settings.metric_labels), label_value_limit=settings.label_value_limit,
+    )
+    recorder.project = settings.project
+    recorder.set_gauge(semconv.PRICE_TABLE_CHECKED, (), float(calendar.timegm(table.checked_on.timetuple())))
+    pricer = Pricer(table, billing_tier=settings.billing_tier, tuned_models=settings.tuned_models,
+                    grounding_allowance=settings.grounding_allowance, markup=settings.markup)
+    return Pipeline(pricer, recorder, AgentStats(), reader)
+
+
+class _ObservabilityHandler(BaseHTTPRequestHandler):
+    agent: Agent
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        """Scrapes every few seconds would drown the log."""
+
+    def do_GET(self) -> None:  # noqa: N802
+        path = self.path.split("?", 1)[0]
+        if path == "/metrics":
+            self._send(200, CONTENT_TYPE_LATEST, generate_latest(self.agent.registry))
+        elif path == "/healthz":
+            self._send(200, "text/plain", b"ok\n")
+        elif path == "/readyz":
+            ready = self.agent.ready
+            self._send(200 if ready else 503, "text/plain", b"ready\n" if ready else b"shutting down\n")
+        else:
+            self._send(404, "text/plain", b"/metrics, /healthz, /readyz\n")
+
+    def _send(self, status: int, content_type: str, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients hanging up are normal; no traceback on stderr."""
+
+
+class Agent:
+    """One agent: start() binds everything (port 0 picks a free port; the bound ones are then on the object)."""
+
+    def __init__(self, options: AgentOptions, reader: Callable[[dict[str, Any]], Any] | None = None) -> None:
+        self.options = options
+        self.pipeline = build_pipeline(options.settings, reader)
+        self.recorder = self.pipeline.recorder
+        self.stats = self.pipeline.stats
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.registry.register(GeminiCollector(self.recorder))
+        self.registry.register(AgentCollector(self.stats))
+        self.gate = Gate(options.bearer_token, options.max_request_bytes)
+        self.ready = False
+        self._stopped = threading.Event()
+        self._servers: list[ThreadingHTTPServer] = []
+        self._grpc: Any = None
+        self.grpc_port = self.http_port = self.metrics_port = 0
+
+    def start(self) -> Agent:
+        opts = self.options
+        _guard.set_error_counter(lambda component: self.recorder.count(semconv.INTERNAL_ERRORS, (component,)))
+        metrics = _Server((opts.host, opts.metrics_port), type("Handler", (_ObservabilityHandler,), {"agent": self}))
+        self.metrics_port = int(metrics.server_address[1])
+        self._run(metrics, "agent-metrics")
+        otlp_http = http_server(opts.host, opts.otlp_http_port, self.pipeline, self.gate)
+        self.http_port = int(otlp_http.server_address[1])
+        self._run(otlp_http, "agent-otlp-http")
+        self._grpc, self.grpc_port = grpc_server(opts.host, opts.otlp_grpc_port, self.pipeline, self.gate)
+        self.ready = True
+        return self
+
+    def _run(self, server: ThreadingHTTPServer, name: str) -> None:
+        self._servers.append(server)
+        threading.Thread(target=server.serve_forever, args=(0.05,), name=name, daemon=True).start()
+
+    def stop(self, timeout: float | None = None) -> bool:
+        """Graceful: refuse new exports, finish the accepted ones, then close. False if some did not finish."""
+        if self._stopped.is_set():
+            return True
+        timeout = self.options.shutdown_timeout_s if timeout is None else timeout
+        self.ready = False
+        drained = self.gate.drain(timeout)
+        if self._grpc is not None:
+            self._grpc.stop(grace=1.0).wait(timeout)
+        for server in reversed(self._servers):  # the OTLP receivers first, /metrics last
+            server.shutdown()
+            server.server_close()
+        self._stopped.set()
+        _guard.set_error_counter(None)
+        return drained
+
+    def serve_until_signalled(self) -> int:
+        """Run until SIGTERM or SIGINT, then shut down gracefully (the CLI's main loop)."""
+        requested = threading.Event()
+
+        def on_signal(signum: int, frame: Any) -> None:
+            requested.set()
+
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, on_signal)
+        while not requested.wait(1.0):
+            pass
+        return 0 if self.stop() else 1
+
+    def __enter__(self) -> Agent:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop(5.0)

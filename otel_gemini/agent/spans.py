@@ -1,0 +1,393 @@
+"""One received span in, one Gemini call out: the agent's reading of every GenAI attribute dialect.
+
+Apps in other languages, and frameworks we do not own, describe the same Gemini call with different attribute
+names and different meanings (is thinking inside ``output_tokens``? are cached tokens inside ``input_tokens``?).
+This module turns each dialect into the one shape the library already prices: a generateContent REST
+``usageMetadata`` dict, fed to :func:`otel_gemini.usage.extract_usage` and the Pricer downstream. Where a dialect
+lacks what a billing rule needs, the call is still read and the gap is named, so the series can say so instead of
+being silently low. Spans are hostile input: a malformed attribute is ignored, never raised on.
+
+Knows nothing of OTLP or protobuf (the receiver flattens spans first) and never imports the instrumentation.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any, Mapping
+from urllib.parse import urlsplit
+
+from otel_gemini import semconv
+from otel_gemini.usage import MODALITIES
+
+OTEL_SEMCONV, OTEL_SEMCONV_LEGACY = "otel-semconv", "otel-semconv-legacy"
+OPENLLMETRY, OPENINFERENCE, OPENLIT, OTEL_GEMINI = "openllmetry", "openinference", "openlit", "otel-gemini"
+
+GAP_NO_THINKING_SPLIT = "no_thinking_split"
+"""No reasoning count: thinking (if any) is priced inside output, at the output rate."""
+GAP_REASONING_FROM_TOTAL = "reasoning_from_total"
+"""No reasoning count, but total > input + output: the rest is priced as thinking (output rate; may hold tool-use)."""
+GAP_NO_MODALITY_SPLIT = "no_modality_split"
+"""No per-modality counts: every token is priced as text (audio/image input is under-priced)."""
+GAP_PLATFORM_ASSUMED = "platform_assumed"
+"""Neither server.address nor the provider named the backend: priced as the Developer API."""
+
+_MAX_TOKENS = 10**12  # no single call has a trillion tokens; larger values are hostile or corrupt
+_MAX_TEXT = 256
+_HEX_TH = re.compile(r"[0-9a-f]{1,14}")
+
+_DEVELOPER = frozenset({"gemini", "gcp.gemini", "google_ai_studio", "google.generativeai", "googleai", "ai_studio"})
+_VERTEX = frozenset({"vertex_ai", "gcp.vertex_ai", "vertexai", "vertex", "google_vertex", "google.vertex_ai"})
+_GOOGLE = frozenset({"gcp.gen_ai", "google", "google_genai", "google.genai", "gcp"})
+_PROVIDER_KEYS = (semconv.PROVIDER, "gen_ai.system", "llm.provider", "llm.system")
+_MODEL_REQUEST_KEYS = (semconv.REQUEST_MODEL, "llm.request.model", "llm.model_name", "gen_ai.model.name")
+_MODEL_RESPONSE_KEYS = (semconv.RESPONSE_MODEL, "llm.response.model", "llm.model_name")
+_URL_KEYS = ("url.full", "http.url")
+
+_INPUT_KEYS = (semconv.USAGE_INPUT, "gen_ai.usage.prompt_tokens", "llm.token_count.prompt", "llm.usage.prompt_tokens")
+_OUTPUT_KEYS = (
+    semconv.USAGE_OUTPUT, "gen_ai.usage.completion_tokens", "llm.token_count.completion", "llm.usage.completion_tokens",
+)
+_TOTAL_KEYS = ("gen_ai.usage.total_tokens", "llm.usage.total_tokens", "llm.token_count.total")
+_CACHE_KEYS = (
+    semconv.USAGE_CACHE_READ, "gen_ai.usage.cache_read_input_tokens", "gen_ai.usage.cached_input_tokens",
+    "gen_ai.usage.cached_tokens", "llm.token_count.prompt_details.cache_read",
+)
+_REASONING_KEYS = (
+    semconv.USAGE_REASONING, "gen_ai.usage.reasoning_tokens", "llm.usage.reasoning_tokens",
+    "llm.token_count.completion_details.reasoning", "gen_ai.usage.thoughts_tokens",
+)
+# Per-modality subsets (semconv: modality input includes that modality's cached tokens, like promptTokensDetails).
+_MODALITY_KEYS = {
+    "prompt": {m: (f"gen_ai.usage.{m}.input_tokens",) for m in MODALITIES},
+    "cache": {m: (f"gen_ai.usage.{m}.cache_read.input_tokens",) for m in MODALITIES},
+    "candidates": {m: (f"gen_ai.usage.{m}.output_tokens",) for m in MODALITIES},
+}
+_MODALITY_KEYS["prompt"]["audio"] += ("llm.token_count.prompt_details.audio",)
+_MODALITY_KEYS["candidates"]["audio"] += ("llm.token_count.completion_details.audio",)
+_DETAIL_FIELDS = {
+    "prompt": "promptTokensDetails", "cache": "cacheTokensDetails", "candidates": "candidatesTokensDetails",
+}
+
+# Spans that describe work around inference, not inference: their usage (when any) sums child calls.
+_NOT_INFERENCE_OPS = frozenset({
+    "invoke_agent", "create_agent", "execute_tool", "invoke_workflow", "plan", "search_memory", "create_memory",
+    "update_memory", "upsert_memory", "delete_memory", "create_memory_store", "delete_memory_store",
+})
+_OPENINFERENCE_KINDS = frozenset({"LLM", "EMBEDDING"})
+_TRACELOOP_WRAPPERS = frozenset({"workflow", "task", "agent", "tool"})
+_TIERS = frozenset({"standard", "flex", "priority", "batch"})
+_TIER_KEYS = (semconv.SERVICE_TIER, "gen_ai.response.service_tier", "gen_ai.request.service_tier",
+              "gcp.gen_ai.operation.config.service_tier")
+
+
+@dataclass(slots=True)
+class GenAISpan:
+    """What the agent prices and records for one Gemini call seen as a span."""
+
+    operation: str
+    provider: str  # "gcp.gemini" | "gcp.vertex_ai"
+    platform: str  # "gemini" | "vertex_ai" (the Pricer's platform)
+    request_model: str
+    response_model: str
+    usage_metadata: dict[str, Any] | None
+    dialect: str
+    gaps: tuple[str, ...]
+    error_type: str
+    duration_s: float
+    service_tier: str | None
+    provider_cost: Decimal | None
+    already_priced: bool
+    sample_weight: float
+    grounded: bool
+    search_queries: int
+    server_address: str
+    location: str | None = None
+    """Vertex region from ``{region}-aiplatform.googleapis.com`` ("global" for the global host): the Pricer's
+    regional surcharge needs it. Not in the contract's list; additive, defaulted."""
+
+
+# -- defensive readers: a wrong type or an absurd value is "absent" ----------------------------------------------
+
+def _count(attributes: Mapping[str, Any], keys: tuple[str, ...]) -> int | None:
+    """The first key holding a sane token count: int, integral float or digit string; bools and negatives are junk."""
+    for key in keys:
+        value = attributes.get(key)
+        if value is None or isinstance(value, bool):
+            continue
+        if isinstance(value, int):
+            number = value
+        elif isinstance(value, float) and math.isfinite(value) and value.is_integer():
+            number = int(value)
+        elif isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 13:
+            number = int(value)
+        else:
+            continue
+        if 0 <= number <= _MAX_TOKENS:
+            return number
+    return None
+
+
+def _text(attributes: Mapping[str, Any], keys: tuple[str, ...]) -> str:
+    for key in keys:
+        value = attributes.get(key)
+        if isinstance(value, str) and 0 < len(value.strip()) <= _MAX_TEXT:
+            return value.strip()
+    return ""
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    if isinstance(value, Mapping):
+        return {k: v for k, v in value.items() if isinstance(k, str)}
+    return {}
+
+
+def _bare_model(model: str) -> str:
+    """"projects/p/locations/l/publishers/google/models/gemini-x", "models/gemini-x", "google/gemini-x": gemini-x."""
+    name = model.lower().rsplit("models/", 1)[-1]
+    return name[len("google/"):] if name.startswith("google/") else name
+
+
+def _host(attributes: Mapping[str, Any]) -> str:
+    host = _text(attributes, (semconv.SERVER_ADDRESS, "net.peer.name"))
+    if not host:
+        url = _text(attributes, _URL_KEYS)
+        try:
+            host = (urlsplit(url).hostname or "") if url else ""
+        except ValueError:
+            host = ""
+    return host.lower().rstrip(".")
+
+
+def _host_platform(host: str) -> tuple[str | None, str | None]:
+    """(platform, location) from the address the request went to: the most reliable fact a span carries."""
+    if host == "generativelanguage.googleapis.com":
+        return "gemini", None
+    if host == "aiplatform.googleapis.com":
+        return "vertex_ai", "global"
+    if host.endswith("-aiplatform.googleapis.com"):
+        region = host[: -len("-aiplatform.googleapis.com")]
+        return "vertex_ai", region if re.fullmatch(r"[a-z0-9-]{1,40}", region) else None
+    return None, None
+
+
+def sample_weight(trace_state: Any) -> float:
+    """1/p from the W3C tracestate ``ot=th:<hex>`` (OTel probability sampling); 1.0 when absent or malformed.
+
+    The threshold's hex digits are right-padded with zeros to 14 (56 bits); spans are kept when their randomness
+    is ≥ th, so p = 1 − th/2^56 (th:0 keeps all, th:8 keeps half).
+    """
+    if not isinstance(trace_state, str) or len(trace_state) > 1024:  # W3C caps the header at 512 bytes
+        return 1.0
+    for member in trace_state.split(","):
+        key, sep, value = member.strip().partition("=")
+        if key != "ot" or not sep:
+            continue
+        for field in value.split(";"):
+            name, sep, hex_digits = field.partition(":")
+            if name != "th" or not sep:
+                continue
+            if not _HEX_TH.fullmatch(hex_digits):
+                return 1.0
+            threshold = int(hex_digits.ljust(14, "0"), 16)
+            return float(2**56) / float(2**56 - threshold)
+        return 1.0
+    return 1.0
+
+
+# -- classification -----------------------------------------------------------------------------------------------
+
+def _is_genai(attributes: Mapping[str, Any]) -> bool:
+    """GenAI instrumentation spans only: an HTTP client span to the same host would double-count the call."""
+    if _text(attributes, (semconv.OPERATION,)) in _NOT_INFERENCE_OPS:
+        return False
+    kind = attributes.get("openinference.span.kind")
+    if isinstance(kind, str) and kind.upper() not in _OPENINFERENCE_KINDS:
+        return False
+    if _text(attributes, ("traceloop.span.kind",)) in _TRACELOOP_WRAPPERS:
+        return False
+    return any(key.startswith(("gen_ai.", "llm.")) for key in attributes)
+
+
+def _dialect(attributes: Mapping[str, Any], resource: Mapping[str, Any], scope: str) -> str:
+    if scope == "otel_gemini" or scope.startswith("otel_gemini."):
+        return OTEL_GEMINI
+    if "openinference.span.kind" in attributes or any(k.startswith("llm.token_count.") for k in attributes):
+        return OPENINFERENCE
+    openlit_sdk = resource.get("telemetry.sdk.name") == "openlit"
+    if scope.startswith("openlit") or openlit_sdk or "gen_ai.usage.cost" in attributes:
+        return OPENLIT  # its own gen_ai.usage.cost is never adopted: only a provider's bill is
+    if (
+        scope.startswith("@traceloop/")
+        or any(k.startswith(("traceloop.", "llm.")) for k in attributes)
+        or "gen_ai.usage.total_tokens" in attributes
+        or "gen_ai.usage.cache_read_input_tokens" in attributes
+    ):
+        return OPENLLMETRY
+    if semconv.PROVIDER not in attributes and (
+        "gen_ai.system" in attributes or "gen_ai.usage.prompt_tokens" in attributes
+    ):
+        return OTEL_SEMCONV_LEGACY
+    return OTEL_SEMCONV
+
+
+def _platform(
+    attributes: Mapping[str, Any], host: str, models: tuple[str, str], scope: str,
+) -> tuple[str | None, str | None, bool]:
+    """(platform, location, assumed) or (None, …) for a call that is not Gemini; the address wins over names."""
+    by_host, location = _host_platform(host)
+    if by_host:
+        return by_host, location, False
+    providers = {_text(attributes, (key,)).lower() for key in _PROVIDER_KEYS} - {""}
+    if providers & _VERTEX or (providers & _GOOGLE and "vertexai" in scope):  # OpenLLMetry's vertexai package
+        return "vertex_ai", None, False
+    if providers & _DEVELOPER:
+        return "gemini", None, False
+    if providers & _GOOGLE or any(_bare_model(m).startswith("gemini-") for m in models if m):
+        return "gemini", None, True
+    return None, None, False
+
+
+# -- usage --------------------------------------------------------------------------------------------------------
+
+def _details(attributes: Mapping[str, Any], part: str) -> dict[str, int]:
+    counts = {}
+    for modality, keys in _MODALITY_KEYS[part].items():
+        count = _count(attributes, keys)
+        if count:
+            counts[modality] = count
+    return counts
+
+
+def _usage(attributes: Mapping[str, Any], dialect: str) -> tuple[dict[str, Any] | None, list[str]]:
+    """The span's counts in the REST usageMetadata shape, plus the gaps the dialect left."""
+    gaps: list[str] = []
+    input_tokens = _count(attributes, _INPUT_KEYS)
+    output_tokens = _count(attributes, _OUTPUT_KEYS)
+    reasoning = _count(attributes, _REASONING_KEYS)
+    if input_tokens is None and output_tokens is None and reasoning is None:
+        return None, gaps
+    prompt, output = input_tokens or 0, output_tokens or 0
+    total = _count(attributes, _TOTAL_KEYS)
+    if reasoning is not None:
+        # Semconv: output includes reasoning. Some emitters report candidates only; the total tells them apart.
+        excluded = (total is not None and total == prompt + output + reasoning) or output < reasoning
+        candidates = output if excluded else output - reasoning
+    elif total is not None and total > prompt + output:
+        reasoning, candidates = total - prompt - output, output
+        gaps.append(GAP_REASONING_FROM_TOTAL)
+    else:
+        reasoning, candidates = 0, output
+        gaps.append(GAP_NO_THINKING_SPLIT)
+    cached = min(_count(attributes, _CACHE_KEYS) or 0, prompt)
+    usage: dict[str, Any] = {
+        "promptTokenCount": prompt,
+        "candidatesTokenCount": candidates,
+        "thoughtsTokenCount": reasoning,
+        "cachedContentTokenCount": cached,
+    }
+    parts = {part: _details(attributes, part) for part in _DETAIL_FIELDS}
+    if not (parts["prompt"] or parts["candidates"]):
+        gaps.append(GAP_NO_MODALITY_SPLIT)
+    # Modality outputs may hold thinking too (otel-gemini puts reasoning under text): take it off text first.
+    excess = sum(parts["candidates"].values()) - candidates
+    if excess > 0 and "text" in parts["candidates"]:
+        parts["candidates"]["text"] -= min(excess, parts["candidates"]["text"])
+    for part, field in _DETAIL_FIELDS.items():
+        rows = [{"modality": m.upper(), "tokenCount": c} for m, c in parts[part].items() if c]
+        if rows:
+            usage[field] = rows
+    return usage, gaps
+
+
+def _provider_cost(attributes: Mapping[str, Any]) -> Decimal | None:
+    """A bill the provider (or a gateway) put on the span; costs tools computed themselves are repriced instead."""
+    if attributes.get(semconv.COST_SOURCE) != "provider":
+        return None
+    currency = attributes.get(semconv.COST_CURRENCY)
+    if currency is not None and (not isinstance(currency, str) or currency.upper() != "USD"):
+        return None
+    amount = attributes.get(semconv.COST_AMOUNT)
+    if isinstance(amount, bool) or not isinstance(amount, (int, float, str)) or len(str(amount)) > 40:
+        return None
+    try:
+        value = Decimal(str(amount))
+    except (InvalidOperation, ValueError):
+        return None
+    return value if value.is_finite() and 0 <= value < 10**9 else None
+
+
+def _service_tier(attributes: Mapping[str, Any]) -> str | None:
+    tier = _text(attributes, _TIER_KEYS).lower()
+    return tier if tier in _TIERS else None
+
+
+def _duration(span: Mapping[str, Any]) -> float:
+    start, end = span.get("start_ns"), span.get("end_ns")
+    if isinstance(start, int) and isinstance(end, int) and not isinstance(start, bool) and not isinstance(end, bool):
+        if 0 <= start <= end:
+            return (end - start) / 1e9
+    return 0.0
+
+
+def _error_type(span: Mapping[str, Any], attributes: Mapping[str, Any]) -> str:
+    error = _text(attributes, (semconv.ERROR_TYPE,))
+    if error:
+        return error
+    return "_OTHER" if span.get("status_code") == "ERROR" else ""
+
+
+def read(span: dict) -> GenAISpan | None:
+    """The Gemini call a flattened span describes, or None for anything else (other providers, HTTP, agent spans).
+
+    Never raises: the agent reads untrusted payloads, and one bad span must not cost the batch.
+    """
+    try:
+        return _read(span)
+    except Exception:  # noqa: BLE001 - last resort; every reader above is already defensive
+        return None
+
+
+def _read(span: Any) -> GenAISpan | None:
+    if not isinstance(span, Mapping):
+        return None
+    attributes = _mapping(span.get("attributes"))
+    if not _is_genai(attributes):
+        return None
+    resource = _mapping(span.get("resource"))
+    scope = span.get("scope") if isinstance(span.get("scope"), str) else ""
+    request_model = _text(attributes, _MODEL_REQUEST_KEYS)
+    response_model = _text(attributes, _MODEL_RESPONSE_KEYS)
+    host = _host(attributes)
+    platform, location, assumed = _platform(attributes, host, (request_model, response_model), scope)
+    if platform is None:
+        return None
+    dialect = _dialect(attributes, resource, scope)
+    usage, gaps = _usage(attributes, dialect)
+    if assumed:
+        gaps.append(GAP_PLATFORM_ASSUMED)
+    operation = _text(attributes, (semconv.OPERATION, "llm.request.type")) or semconv.OP_GENERATE_CONTENT
+    grounding_units = _count(attributes, ("gemini.grounding.units",)) or 0
+    search_queries = _count(attributes, ("gemini.grounding.search_queries",)) or 0
+    return GenAISpan(
+        operation=operation,
+        provider=semconv.PROVIDER_VERTEX if platform == "vertex_ai" else semconv.PROVIDER_GEMINI,
+        platform=platform,
+        request_model=request_model,
+        response_model=response_model,
+        usage_metadata=usage,
+        dialect=dialect,
+        gaps=tuple(gaps),
+        error_type=_error_type(span, attributes),
+        duration_s=_duration(span),
+        service_tier=_service_tier(attributes),
+        provider_cost=_provider_cost(attributes),
+        already_priced=dialect == OTEL_GEMINI and attributes.get(semconv.COST_SOURCE) == semconv.COST_SOURCE_LOCAL,
+        sample_weight=sample_weight(span.get("trace_state")),
+        grounded=attributes.get("gemini.grounded") is True or grounding_units > 0 or search_queries > 0,
+        search_queries=search_queries,
+        server_address=host,
+        location=location,
+    )
