@@ -262,6 +262,10 @@ def test_own_unpriced_span_and_foreign_local_cost_are_priced_again() -> None:
     foreign = read_ok(span(_own({"gen_ai.usage.cost.source": "local", "gen_ai.usage.cost.amount": 1.0}),
                            scope="opentelemetry.instrumentation.google_genai"))
     assert (foreign.already_priced, foreign.provider_cost) == (False, None)
+    # Our cost reported on the official instrumentation's span (OTEL_GEMINI_SPANS=auto): already priced in the app.
+    ours_on_theirs = read_ok(span(_own({"gen_ai.usage.cost.source": "local", "gemini.cost.usd_exact": "0.00155"}),
+                                  scope="opentelemetry.instrumentation.google_genai"))
+    assert ours_on_theirs.already_priced is True
 
 
 # -- Gemini or not -------------------------------------------------------------------------------------------------

@@ -339,6 +339,13 @@ def _error_type(span: Mapping[str, Any], attributes: Mapping[str, Any]) -> str:
     return "_OTHER" if span.get("status_code") == "ERROR" else ""
 
 
+def _already_priced(dialect: str, attributes: dict[str, Any]) -> bool:
+    """Priced by otel-gemini in the app: its own span, or a peer's span carrying its exact cost (SPANS=auto)."""
+    if attributes.get(semconv.COST_SOURCE) != semconv.COST_SOURCE_LOCAL:
+        return False
+    return dialect == OTEL_GEMINI or isinstance(attributes.get("gemini.cost.usd_exact"), str)
+
+
 def read(span: dict) -> GenAISpan | None:
     """The Gemini call a flattened span describes, or None for anything else (other providers, HTTP, agent spans).
 
@@ -384,7 +391,7 @@ def _read(span: Any) -> GenAISpan | None:
         duration_s=_duration(span),
         service_tier=_service_tier(attributes),
         provider_cost=_provider_cost(attributes),
-        already_priced=dialect == OTEL_GEMINI and attributes.get(semconv.COST_SOURCE) == semconv.COST_SOURCE_LOCAL,
+        already_priced=_already_priced(dialect, attributes),
         sample_weight=sample_weight(span.get("trace_state")),
         grounded=attributes.get("gemini.grounded") is True or grounding_units > 0 or search_queries > 0,
         search_queries=search_queries,
