@@ -130,6 +130,9 @@ _AGENT_FLAGS = (
     ("--metrics-port", int, 9464, "/metrics, /healthz and /readyz port (default 9464)"),
     ("--bearer-token", str, None, "require 'Authorization: Bearer <token>' on every export"),
     ("--max-request-bytes", int, 4 * 1024 * 1024, "refuse larger exports with 413 (default 4 MiB)"),
+    ("--forward-otlp-endpoint", str, None, "also pass every accepted export on to URL/v1/traces (OTLP/HTTP)"),
+    ("--push-metrics-otlp-endpoint", str, None, "also push the cost metrics to URL/v1/metrics (OTLP/HTTP)"),
+    ("--push-interval-s", float, 15.0, "seconds between metric pushes (default 15)"),
 )
 
 

@@ -22,6 +22,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
 
 from otel_gemini import _guard, semconv
+from otel_gemini.agent.forward import ForwardCollector, Forwarder, MetricPusher, Tee
 from otel_gemini.agent.pipeline import OUTCOMES, AgentStats, Pipeline
 from otel_gemini.agent.receiver import DEFAULT_MAX_REQUEST_BYTES, Gate, grpc_server, http_server
 from otel_gemini.config import Settings, parse_metric_labels
@@ -43,6 +44,9 @@ class AgentOptions:
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     settings: Settings = field(default_factory=Settings)
     shutdown_timeout_s: float = 30.0
+    forward_otlp_endpoint: str | None = None
+    push_metrics_otlp_endpoint: str | None = None
+    push_interval_s: float = 15.0
 
 
 class AgentCollector(Collector):
@@ -143,6 +147,10 @@ class Agent:
         self.registry.register(GeminiCollector(self.recorder))
         self.registry.register(AgentCollector(self.stats))
         self.gate = Gate(options.bearer_token, options.max_request_bytes)
+        self.forwarder = Forwarder(options.forward_otlp_endpoint) if options.forward_otlp_endpoint else None
+        if self.forwarder is not None:
+            self.registry.register(ForwardCollector(self.forwarder))
+        self.pusher: MetricPusher | None = None
         self.ready = False
         self._stopped = threading.Event()
         self._servers: list[ThreadingHTTPServer] = []
@@ -151,14 +159,17 @@ class Agent:
 
     def start(self) -> Agent:
         opts = self.options
+        if opts.push_metrics_otlp_endpoint:  # first: a bad URL fails before anything is bound
+            self.pusher = MetricPusher(self.recorder, opts.push_metrics_otlp_endpoint, opts.push_interval_s)
         _guard.set_error_counter(lambda component: self.recorder.count(semconv.INTERNAL_ERRORS, (component,)))
         metrics = _Server((opts.host, opts.metrics_port), type("Handler", (_ObservabilityHandler,), {"agent": self}))
         self.metrics_port = int(metrics.server_address[1])
         self._run(metrics, "agent-metrics")
-        otlp_http = http_server(opts.host, opts.otlp_http_port, self.pipeline, self.gate)
+        front: Any = self.pipeline if self.forwarder is None else Tee(self.pipeline, self.forwarder.start())
+        otlp_http = http_server(opts.host, opts.otlp_http_port, front, self.gate)
         self.http_port = int(otlp_http.server_address[1])
         self._run(otlp_http, "agent-otlp-http")
-        self._grpc, self.grpc_port = grpc_server(opts.host, opts.otlp_grpc_port, self.pipeline, self.gate)
+        self._grpc, self.grpc_port = grpc_server(opts.host, opts.otlp_grpc_port, front, self.gate)
         self.ready = True
         return self
 
@@ -175,6 +186,10 @@ class Agent:
         drained = self.gate.drain(timeout)
         if self._grpc is not None:
             self._grpc.stop(grace=1.0).wait(timeout)
+        if self.pusher is not None:  # everything accepted is recorded now: the last push carries it
+            self.pusher.shutdown(min(timeout, 10.0))
+        if self.forwarder is not None:
+            self.forwarder.close(min(timeout, 10.0))
         for server in reversed(self._servers):  # the OTLP receivers first, /metrics last
             server.shutdown()
             server.server_close()
