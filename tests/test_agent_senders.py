@@ -10,9 +10,6 @@ One call of 1,000 input + 500 output tokens: 1,000 x 0.30/1M = $0.0003, 500 x 2.
 
 from __future__ import annotations
 
-import json
-import socket
-import subprocess
 import time
 import urllib.parse
 import urllib.request
@@ -30,6 +27,7 @@ from opentelemetry.trace import SpanKind
 import otel_gemini
 from otel_gemini.agent.server import Agent, AgentOptions
 from otel_gemini.testing import Reply, response, usage
+from tests._prometheus import prometheus, query, wait
 from tests.conftest import page_sum, require_tool
 
 MODEL = "gemini-2.5-flash"
@@ -167,32 +165,6 @@ SEMCONV = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _query(base: str, expr: str) -> list[float]:
-    url = f"{base}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
-    with urllib.request.urlopen(url, timeout=2) as reply:
-        body = json.loads(reply.read().decode())
-    assert body["status"] == "success", body
-    return [float(row["value"][1]) for row in body["data"]["result"]]
-
-
-def _wait(what: str, probe: Callable[[], bool], deadline: float) -> None:
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            if probe():
-                return
-        except OSError as failure:  # Prometheus still starting
-            last = failure
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}; last error: {last!r}")
-
-
 def _send(agent: Agent, count: int) -> None:
     provider = tracer_provider(agent)
     tracer = provider.get_tracer("test.app")
@@ -203,43 +175,24 @@ def _send(agent: Agent, count: int) -> None:
 
 
 def test_two_agents_summed_by_prometheus(tmp_path: Path) -> None:
-    prometheus_bin = require_tool("prometheus")
+    require_tool("prometheus")
     started = time.monotonic()
     deadline = started + 18
     agents: list[Agent] = []
-    server: subprocess.Popen[bytes] | None = None
-    with open(tmp_path / "prometheus.log", "wb") as log:
-        try:
-            agents = [Agent(AgentOptions(otlp_grpc_port=0, otlp_http_port=0, metrics_port=0)).start()
-                      for _ in range(2)]
-            port = _free_port()
-            targets = ", ".join(f'"127.0.0.1:{a.metrics_port}"' for a in agents)
-            config = tmp_path / "prometheus.yml"
-            config.write_text(
-                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
-                f"scrape_configs:\n  - job_name: agent\n    static_configs:\n      - targets: [{targets}]\n",
-                encoding="utf-8",
-            )
-            server = subprocess.Popen(
-                [prometheus_bin, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'data'}",
-                 f"--web.listen-address=127.0.0.1:{port}"],
-                stdout=subprocess.DEVNULL, stderr=log,
-            )
-            base = f"http://127.0.0.1:{port}"
+    try:
+        agents = [Agent(AgentOptions(otlp_grpc_port=0, otlp_http_port=0, metrics_port=0)).start() for _ in range(2)]
+        with prometheus(tmp_path, "agent", [f"127.0.0.1:{a.metrics_port}" for a in agents]) as base:
             _send(agents[0], 3)  # agent A: 3 x $0.00155 = $0.00465
             _send(agents[1], 2)  # agent B: 2 x $0.00155 = $0.0031
             assert metric(agents[0], "gemini_cost_usd_total") == 3 * ONE_CALL
             assert metric(agents[1], "gemini_cost_usd_total") == 2 * ONE_CALL
-            _wait("both agents scraped with all 5 requests",
-                  lambda: _query(base, 'count(up{job="agent"} == 1)') == [2.0]
-                  and _query(base, "sum(gemini_requests_total)") == [5.0], deadline)
-            [cost] = _query(base, "sum(gemini_cost_usd_total)")
+            wait("both agents scraped with all 5 requests",
+                 lambda: query(base, 'count(up{job="agent"} == 1)') == {"": 2.0}
+                 and query(base, "sum(gemini_requests_total)") == {"": 5.0}, deadline)
+            cost = query(base, "sum(gemini_cost_usd_total)")[""]
             assert cost == pytest.approx(0.00775, abs=1e-12)  # 5 x $0.00155 = $0.00775 across both replicas
-            assert _query(base, "count(count by (instance) (gemini_requests_total))") == [2.0]
+            assert query(base, "count(count by (instance) (gemini_requests_total))") == {"": 2.0}
             assert time.monotonic() - started < 20
-        finally:
-            if server is not None:
-                server.kill()
-                server.wait(timeout=10)
-            for running in agents:
-                running.stop(5.0)
+    finally:
+        for running in agents:
+            running.stop(5.0)
