@@ -65,6 +65,11 @@ class ConfigError(ValueError):
 
 def _convert(name: str, value: Any) -> Any:
     try:
+        if name == "spans":  # normalised here, once: the call path compares it as is
+            _spans(str(value))
+            return str(value).strip().lower()
+        if name == "capture_content":
+            return str(value).strip().upper()
         if name == "attributes_from_baggage":
             if isinstance(value, bool):
                 return value
@@ -178,7 +183,6 @@ def _spans(value: str) -> None:
 
 
 _PARSERS = {
-    "spans": _spans,
     "metric_labels": parse_metric_labels,
     "project": _project,
     "limits": limits.parse_limits,

@@ -15,9 +15,8 @@ from opentelemetry import metrics, trace
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 from opentelemetry.instrumentation.utils import unwrap
 
-from otel_gemini import _guard, semconv
-from otel_gemini import limits
-from otel_gemini.config import load_settings, parse_billing_tier, parse_metric_labels
+from otel_gemini import _guard, account, semconv
+from otel_gemini.config import load_settings
 from otel_gemini.exporters import multiprocess, otlp, prometheus
 from otel_gemini.exporters.otel_metrics import OTelMetricsBridge
 from otel_gemini.instrumentation import (
@@ -26,7 +25,6 @@ from otel_gemini.instrumentation import (
 from otel_gemini.instrumentation._telemetry import Telemetry
 from otel_gemini.package import _instruments
 from otel_gemini.pricing import table as price_table
-from otel_gemini.pricing.pricer import Pricer
 from otel_gemini.recording import Recorder
 from otel_gemini.version import __version__
 
@@ -55,19 +53,6 @@ def _load_table(path: str | None) -> tuple[price_table.PriceTable, Exception | N
             "table instead.", type(failure).__name__, failure,
         )
         return price_table.load(None), failure
-
-
-def _set_limits(recorder: Recorder, settings: Any) -> None:
-    """Declared rate limits and the spend limits of the billing tier, as gauges (docs/quota.md)."""
-    declared = limits.parse_limits(settings.limits)
-    cap = limits.parse_cap(settings.spend_cap_usd) if settings.spend_cap_usd else None
-    if settings.limits_file:
-        from_file, file_cap = limits.load_file(settings.limits_file)
-        declared = {**from_file, **declared}  # the variable wins over the file, as everywhere
-        cap = cap if cap is not None else file_cap
-    tier, _overrides = parse_billing_tier(settings.billing_tier)
-    for kind, key, value in limits.gauges(declared, tier, cap):
-        recorder.set_gauge(semconv.QUOTA_LIMIT if kind == "quota" else semconv.SPEND_LIMIT, key, value)
 
 
 def _attach_bridge(recorder: Recorder, meter_provider: Any) -> OTelMetricsBridge | None:
@@ -99,17 +84,11 @@ class GeminiInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         tracer_provider = kwargs.get("tracer_provider") or trace.get_tracer_provider()
         meter_provider = kwargs.get("meter_provider") or metrics.get_meter_provider()
         table, table_failure = _load_table(settings.prices_path)
-        recorder = Recorder(
-            model_label_limit=settings.model_label_limit, known_model=lambda m: table.normalize(m) is not None,
-            attribution_keys=parse_metric_labels(settings.metric_labels), label_value_limit=settings.label_value_limit,
-        )
-        recorder.project = settings.project
-        _set_limits(recorder, settings)
+        recorder, pricer = account.books(settings, table)
         _guard.set_error_counter(lambda component: recorder.count(semconv.INTERNAL_ERRORS, (component,)))
         if table_failure is not None:
             _guard.report("price_table", table_failure)
         checked = calendar.timegm(table.checked_on.timetuple())
-        recorder.set_gauge(semconv.PRICE_TABLE_CHECKED, (), float(checked))
         if (time.time() - checked) / 86400 > STALE_AFTER_DAYS:
             _guard.warn_once(
                 "stale-prices", "otel-gemini: the price table was last checked on %s, over %d days ago; costs may be "
@@ -131,10 +110,6 @@ class GeminiInstrumentor(BaseInstrumentor):  # type: ignore[misc]
                 _guard.report("prometheus_server", failure)
 
         tracer = trace.get_tracer("otel_gemini", __version__, tracer_provider=tracer_provider)
-        pricer = Pricer(
-            table, billing_tier=settings.billing_tier, tuned_models=settings.tuned_models,
-            grounding_allowance=settings.grounding_allowance, markup=settings.markup,
-        )
         self.telemetry = Telemetry(
             tracer=tracer, recorder=recorder, table=table, settings=settings, pricer=pricer,
             baggage_keys=recorder.attribution_keys if settings.attributes_from_baggage else (),

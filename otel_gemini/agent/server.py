@@ -9,7 +9,6 @@ get 503 / UNAVAILABLE (exporters retry them elsewhere), the ones already accepte
 
 from __future__ import annotations
 
-import calendar
 import signal
 import threading
 from dataclasses import dataclass, field
@@ -21,15 +20,13 @@ from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
 
-from otel_gemini import _guard, semconv
+from otel_gemini import _guard, account, semconv
 from otel_gemini.agent.forward import ForwardCollector, Forwarder, MetricPusher, Tee
 from otel_gemini.agent.pipeline import OUTCOMES, AgentStats, Pipeline
 from otel_gemini.agent.receiver import DEFAULT_MAX_REQUEST_BYTES, Gate, grpc_server, http_server
-from otel_gemini.config import Settings, parse_metric_labels
+from otel_gemini.config import Settings
 from otel_gemini.exporters.prometheus import GeminiCollector
 from otel_gemini.pricing import table as price_table
-from otel_gemini.pricing.pricer import Pricer
-from otel_gemini.recording import Recorder
 
 
 @dataclass
@@ -90,14 +87,7 @@ class AgentCollector(Collector):
 def build_pipeline(settings: Settings, reader: Callable[[dict[str, Any]], Any] | None = None) -> Pipeline:
     """Pricer and recorder configured exactly as the library configures its own (same settings, same names)."""
     table = price_table.load(settings.prices_path)  # a broken prices file stops the agent at start, loudly
-    recorder = Recorder(
-        model_label_limit=settings.model_label_limit, known_model=lambda m: table.normalize(m) is not None,
-        attribution_keys=parse_metric_labels(settings.metric_labels), label_value_limit=settings.label_value_limit,
-    )
-    recorder.project = settings.project
-    recorder.set_gauge(semconv.PRICE_TABLE_CHECKED, (), float(calendar.timegm(table.checked_on.timetuple())))
-    pricer = Pricer(table, billing_tier=settings.billing_tier, tuned_models=settings.tuned_models,
-                    grounding_allowance=settings.grounding_allowance, markup=settings.markup)
+    recorder, pricer = account.books(settings, table)
     return Pipeline(pricer, recorder, AgentStats(), reader)
 
 

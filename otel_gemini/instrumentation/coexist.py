@@ -31,12 +31,11 @@ from otel_gemini import semconv
 SCOPE = "otel_gemini"
 PEER_MODULES = ("opentelemetry.", "openinference.", "openlit.")
 """Where instrumentations' wrappers live; any other wrapt wrapper (a user's own) is left alone."""
-MODES = ("auto", "always", "never")
 
 
 def mode(settings: Any) -> str:
-    value = str(getattr(settings, "spans", "auto") or "auto").strip().lower()
-    return value if value in MODES else "auto"
+    """OTEL_GEMINI_SPANS, already validated and lower-cased by config.load_settings."""
+    return str(settings.spans)
 
 
 def _foreign_wrapper(function: Any) -> Any:
@@ -72,10 +71,14 @@ def call_beneath(peer: Callable[..., Any], wrapped: Any, instance: Any, args: tu
 
 def peer_above(instance: Any, method: str) -> bool:
     """True when the method on the class is another instrumentation's wrapper, i.e. it runs outside ours."""
-    try:
-        return _foreign_wrapper(inspect.getattr_static(type(instance), method)) is not None
-    except AttributeError:
-        return False
+    cls = type(instance)
+    found = cls.__dict__.get(method)  # the wrapped SDK class itself: a dict lookup on every call
+    if found is None:
+        try:  # a subclass of the SDK class: look along the MRO without triggering descriptors
+            found = inspect.getattr_static(cls, method)
+        except AttributeError:
+            return False
+    return _foreign_wrapper(found) is not None
 
 
 def _peer_span() -> Any:

@@ -34,7 +34,8 @@ _ROLES = {"model": "assistant", "user": "user", "function": "tool", "tool": "too
 
 
 def mode(settings: Any) -> str:
-    value = str(getattr(settings, "capture_content", "") or "NO_CONTENT").strip().upper()
+    """The capture mode (upper-cased by config.load_settings); anything else captures nothing, warned once."""
+    value = settings.capture_content
     if value not in MODES:
         _guard.warn_once(
             f"capture-mode:{value}", "otel-gemini: OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=%r is not one of "

@@ -1,0 +1,42 @@
+"""The account's books, built from settings: one recorder and one pricer, configured the same way for the
+instrumented app and for the agent (same labels, same limits, same prices), so their metrics are one contract.
+"""
+
+from __future__ import annotations
+
+import calendar
+
+from otel_gemini import limits, semconv
+from otel_gemini.config import Settings, parse_billing_tier, parse_metric_labels
+from otel_gemini.pricing.pricer import Pricer
+from otel_gemini.pricing.table import PriceTable
+from otel_gemini.recording import Recorder
+
+
+def set_limits(recorder: Recorder, settings: Settings) -> None:
+    """Declared rate limits and the spend limits of the billing tier, as gauges (docs/quota.md)."""
+    declared = limits.parse_limits(settings.limits)
+    cap = limits.parse_cap(settings.spend_cap_usd) if settings.spend_cap_usd else None
+    if settings.limits_file:
+        from_file, file_cap = limits.load_file(settings.limits_file)
+        declared = {**from_file, **declared}  # the variable wins over the file, as everywhere
+        cap = cap if cap is not None else file_cap
+    tier, _overrides = parse_billing_tier(settings.billing_tier)
+    for kind, key, value in limits.gauges(declared, tier, cap):
+        recorder.set_gauge(semconv.QUOTA_LIMIT if kind == "quota" else semconv.SPEND_LIMIT, key, value)
+
+
+def books(settings: Settings, table: PriceTable) -> tuple[Recorder, Pricer]:
+    """The recorder (labels, caps, project, limits, price-table date) and the pricer (plan, tuned models, markup)."""
+    recorder = Recorder(
+        model_label_limit=settings.model_label_limit, known_model=lambda m: table.normalize(m) is not None,
+        attribution_keys=parse_metric_labels(settings.metric_labels), label_value_limit=settings.label_value_limit,
+    )
+    recorder.project = settings.project
+    set_limits(recorder, settings)
+    recorder.set_gauge(semconv.PRICE_TABLE_CHECKED, (), float(calendar.timegm(table.checked_on.timetuple())))
+    pricer = Pricer(
+        table, billing_tier=settings.billing_tier, tuned_models=settings.tuned_models,
+        grounding_allowance=settings.grounding_allowance, markup=settings.markup,
+    )
+    return recorder, pricer
