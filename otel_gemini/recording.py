@@ -279,6 +279,8 @@ class Recorder:
         for key in [k for k in months if k[-1] not in keep_months]:
             del months[key]
         self.gauges[semconv.PACIFIC_CALENDAR] = {(self._day, self._month): 1.0}
+        next_month = (today.replace(day=28) + timedelta(days=4)).replace(day=1)
+        self.gauges[semconv.PACIFIC_MONTH_END] = {(): pacific.day_start_epoch(next_month)}
 
     def count(self, metric: semconv.MetricDef, key: tuple[str, ...], amount: Decimal | int = 1) -> None:
         with self._lock:

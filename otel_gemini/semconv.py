@@ -207,6 +207,11 @@ PACIFIC_CALENDAR = MetricDef(
     "Always 1; its labels name today's Pacific day and month, to select the current window's series in PromQL.",
     ("gemini.pacific_day", "gemini.pacific_month"),
 )
+PACIFIC_MONTH_END = MetricDef(
+    "gemini.pacific_month.end", "s", "gemini_pacific_month_end_timestamp_seconds", "gauge",
+    "Unix time the current Pacific month ends: PromQL cannot do time zones, and a month-end spend projection needs it.",
+    (),
+)
 QUOTA_LIMIT = MetricDef(
     "gemini.quota.limit", "{1}", "gemini_quota_limit", "gauge",
     "Rate limits the team declared (OTEL_GEMINI_LIMITS): requests or input tokens per minute or per Pacific day.",
@@ -223,7 +228,10 @@ COUNTERS = (
     QUOTA_EXCEEDED, TIER_DOWNGRADES, REQUESTS_PACIFIC_DAY, COST_PACIFIC_MONTH,
 )
 HISTOGRAMS = (DURATION, TOKEN_USAGE, TIME_TO_FIRST_CHUNK_METRIC)
-GAUGES = (PRICE_TABLE_CHECKED, CACHED_TOKENS, BATCH_ENQUEUED, BATCH_JOBS, PACIFIC_CALENDAR, QUOTA_LIMIT, SPEND_LIMIT)
+GAUGES = (
+    PRICE_TABLE_CHECKED, CACHED_TOKENS, BATCH_ENQUEUED, BATCH_JOBS, PACIFIC_CALENDAR, PACIFIC_MONTH_END, QUOTA_LIMIT,
+    SPEND_LIMIT,
+)
 
 
 ALL_LABELS = frozenset(label for metric in COUNTERS + HISTOGRAMS + GAUGES for label in metric.labels) | {PROJECT, "le"}

@@ -112,3 +112,20 @@ def test_prometheus_exposition_of_the_calendar() -> None:
     clock.now = utc(2026, 11, 2, 8)
     text = generate_latest(registry).decode()  # the scrape itself rolls the calendar
     assert 'gemini_pacific_day="2026-11-02"' in text.split("gemini_pacific_calendar_info{", 1)[1].split("}")[0]
+
+
+def test_month_end_for_projections() -> None:
+    """The month ends at Pacific midnight: 08:00 UTC in November (PST), 07:00 UTC at the end of October (PDT)."""
+    recorder, _clock = recorder_at(utc(2026, 11, 30, 23))
+    call(recorder)
+    assert recorder.gauge_values(semconv.PACIFIC_MONTH_END) == [((), utc(2026, 12, 1, 8))]
+    recorder, _clock = recorder_at(utc(2026, 10, 31, 12))
+    call(recorder)
+    assert recorder.gauge_values(semconv.PACIFIC_MONTH_END) == [((), utc(2026, 11, 1, 7))]
+    registry = CollectorRegistry()
+    prometheus.register(recorder, registry)
+    line = next(
+        line for line in generate_latest(registry).decode().splitlines()
+        if line.startswith("gemini_pacific_month_end_timestamp_seconds{")
+    )
+    assert float(line.split()[-1]) == utc(2026, 11, 1, 7)
