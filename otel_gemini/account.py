@@ -26,11 +26,17 @@ def set_limits(recorder: Recorder, settings: Settings) -> None:
         recorder.set_gauge(semconv.QUOTA_LIMIT if kind == "quota" else semconv.SPEND_LIMIT, key, value)
 
 
-def books(settings: Settings, table: PriceTable) -> tuple[Recorder, Pricer]:
-    """The recorder (labels, caps, project, limits, price-table date) and the pricer (plan, tuned models, markup)."""
+def books(
+    settings: Settings, table: PriceTable, extra_labels: tuple[str, ...] = (),
+) -> tuple[Recorder, Pricer]:
+    """The recorder (labels, caps, project, limits, price-table date) and the pricer (plan, tuned models, markup).
+
+    ``extra_labels`` join the attribution labels on the call metrics: the agent's ``gemini.estimate``.
+    """
     recorder = Recorder(
         model_label_limit=settings.model_label_limit, known_model=lambda m: table.normalize(m) is not None,
-        attribution_keys=parse_metric_labels(settings.metric_labels), label_value_limit=settings.label_value_limit,
+        attribution_keys=parse_metric_labels(settings.metric_labels) + extra_labels,
+        label_value_limit=settings.label_value_limit,
     )
     recorder.project = settings.project
     set_limits(recorder, settings)

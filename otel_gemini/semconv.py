@@ -82,9 +82,13 @@ TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4
 BASE_LABELS = (OPERATION, PROVIDER, REQUEST_MODEL, RESPONSE_MODEL)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class MetricDef:
-    """One metric of the contract: its OTel name and unit, its Prometheus name, and its attribute names."""
+    """One metric of the contract: its OTel name and unit, its Prometheus name, and its attribute names.
+
+    Compared and hashed by identity (each is a module-level singleton): the recorder looks one up per series
+    update, and a field-wise dataclass hash cost more than the update itself.
+    """
 
     otel_name: str
     unit: str

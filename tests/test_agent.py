@@ -182,6 +182,27 @@ def test_sampled_span_weighted(agent: Agent) -> None:
     assert total(agent, "otel_gemini_agent_sampled_spans_total") == 1
 
 
+def test_estimates_are_marked_on_the_series(agent: Agent) -> None:
+    """A sampled span and a dialect's gaps say so on the cost series (gemini_estimate); a complete span does not."""
+    send(http_exporter(agent), SEMCONV, sampler=_Weighted())  # no reasoning count, no modality split, p = 1/2
+    complete = {**SEMCONV, "gen_ai.usage.reasoning.output_tokens": 0, "gen_ai.usage.text.input_tokens": 1000,
+                "gen_ai.usage.text.output_tokens": 500}
+    send(http_exporter(agent), complete)
+    estimate = "no_modality_split+no_thinking_split+sampled"
+    assert total(agent, "gemini_cost_usd_total", gemini_estimate=estimate) == Decimal("0.0031")
+    assert total(agent, "gemini_requests_total", gemini_estimate=estimate) == 1
+    exact = [v for labels, v in samples(agent, "gemini_cost_usd_total") if not labels.get("gemini_estimate")]
+    assert sum(exact, Decimal(0)) == ONE_CALL
+
+
+def test_feature_and_tenant_from_span_attributes(agent: Agent) -> None:
+    """The names otel_gemini.attributes() writes on spans; an app in any language can set them."""
+    send(http_exporter(agent), {**SEMCONV, "gemini.attribution.feature": "search",
+                                "gemini.attribution.tenant": "acme", "gemini.attribution.user": "u-1"})
+    assert total(agent, "gemini_cost_usd_total", feature="search", tenant="acme") == ONE_CALL
+    assert all("user" not in labels for labels, _ in samples(agent, "gemini_cost_usd_total"))  # not allow-listed
+
+
 def test_own_spans_not_repriced(agent: Agent) -> None:
     own = {**SEMCONV, "gen_ai.usage.cost.source": "local", "gen_ai.usage.cost.amount": 0.00155,
            "gen_ai.usage.cost.currency": "USD"}

@@ -30,6 +30,15 @@ PROVIDER_COST_TYPE = "provider"
 """The cost type of a bill adopted from a span (``gen_ai.usage.cost.source="provider"``): a gateway's total,
 with no split by token class, so it gets a type of its own rather than pretending to be ``input``."""
 
+ESTIMATE_LABEL = "gemini.estimate"
+"""Agent-only label of the call metrics (Prometheus ``gemini_estimate``): empty when the span said all a billing
+rule needs and stood for itself; else why the figures are estimates, ``+``-joined: ``sampled`` (cost weighted
+by 1/p from the tracestate) and the dialect's gaps (spans.GAP_*). A low or scaled bill is never silent."""
+SAMPLED = "sampled"
+ATTRIBUTION_PREFIX = "gemini.attribution."
+"""The span attributes otel-gemini writes for ``otel_gemini.attributes(...)``; apps in other languages set the
+same names to get feature and tenant labels from the agent."""
+
 _ONE = Decimal(1)
 _KINDS = {value: name.removeprefix("SPAN_KIND_") for name, value in trace_pb2.Span.SpanKind.items()}
 _STATUS = {value: name.removeprefix("STATUS_CODE_") for name, value in trace_pb2.Status.StatusCode.items()}
@@ -51,8 +60,16 @@ def any_value(value: AnyValue) -> Any:
     return getattr(value, kind)
 
 
+_SCALARS = frozenset({"string_value", "int_value", "double_value", "bool_value"})
+
+
 def attributes(key_values: Iterable[Any]) -> dict[str, Any]:
-    return {kv.key: any_value(kv.value) for kv in key_values}
+    out = {}
+    for kv in key_values:
+        value = kv.value
+        kind = value.WhichOneof("value")
+        out[kv.key] = getattr(value, kind) if kind in _SCALARS else any_value(value)  # scalars: the hot path
+    return out
 
 
 def flatten(request: Any) -> Iterator[dict[str, Any]]:
@@ -188,6 +205,7 @@ class Pipeline:
         weight = _weight(getattr(genai, "sample_weight", 1.0))
         cost, usage = self._cost(genai, flat)
         cost = _weighted(cost, weight)
+        reasons = genai.gaps + (SAMPLED,) if weight != _ONE else genai.gaps
         self.recorder.record_call(CallRecord(
             operation=genai.operation,
             provider=genai.provider,
@@ -197,9 +215,28 @@ class Pipeline:
             error_type=genai.error_type or "",
             pricing_status=cost.status,
             charges=[Charge(cost, usage)],
+            attribution=self._attribution(flat, reasons),
         ))
-        self.stats.note(genai.dialect, genai.gaps, weight != _ONE)
+        if genai.gaps or weight != _ONE:
+            self.stats.note(genai.dialect, genai.gaps, weight != _ONE)
         return PRICED if cost.status in (engine.PRICED, engine.FREE) else UNPRICED
+
+    def _attribution(self, flat: dict[str, Any], reasons: tuple[str, ...]) -> dict[str, str]:
+        """Feature, tenant (the allow-listed keys) from ``gemini.attribution.*``, and the estimate label.
+
+        Values are capped by the recorder as in the library (OTEL_GEMINI_LABEL_VALUE_LIMIT, then ``_other``).
+        """
+        out: dict[str, str] = {}
+        attributes = flat.get("attributes")
+        for key in self.recorder.attribution_keys:
+            if key == ESTIMATE_LABEL:
+                if reasons:
+                    out[key] = "+".join(sorted(set(reasons)))
+                continue
+            value = attributes.get(ATTRIBUTION_PREFIX + key) if isinstance(attributes, dict) else None
+            if isinstance(value, str) and 0 < len(value) <= 256:
+                out[key] = value
+        return out
 
     def _cost(self, genai: Any, flat: dict[str, Any]) -> tuple[Cost, Any]:
         usage = extract_usage(genai.usage_metadata) if genai.usage_metadata else None

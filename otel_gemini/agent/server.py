@@ -22,7 +22,7 @@ from prometheus_client.registry import Collector
 
 from otel_gemini import _guard, account, semconv
 from otel_gemini.agent.forward import ForwardCollector, Forwarder, MetricPusher, Tee
-from otel_gemini.agent.pipeline import OUTCOMES, AgentStats, Pipeline
+from otel_gemini.agent.pipeline import ESTIMATE_LABEL, OUTCOMES, AgentStats, Pipeline
 from otel_gemini.agent.receiver import DEFAULT_MAX_REQUEST_BYTES, Gate, grpc_server, http_server
 from otel_gemini.config import Settings
 from otel_gemini.exporters.prometheus import GeminiCollector
@@ -87,7 +87,7 @@ class AgentCollector(Collector):
 def build_pipeline(settings: Settings, reader: Callable[[dict[str, Any]], Any] | None = None) -> Pipeline:
     """Pricer and recorder configured exactly as the library configures its own (same settings, same names)."""
     table = price_table.load(settings.prices_path)  # a broken prices file stops the agent at start, loudly
-    recorder, pricer = account.books(settings, table)
+    recorder, pricer = account.books(settings, table, extra_labels=(ESTIMATE_LABEL,))
     return Pipeline(pricer, recorder, AgentStats(), reader)
 
 

@@ -20,67 +20,13 @@ from typing import Any, Mapping
 from urllib.parse import urlsplit
 
 from otel_gemini import semconv
-from otel_gemini.usage import MODALITIES
-
-OTEL_SEMCONV, OTEL_SEMCONV_LEGACY = "otel-semconv", "otel-semconv-legacy"
-OPENLLMETRY, OPENINFERENCE, OPENLIT, OTEL_GEMINI = "openllmetry", "openinference", "openlit", "otel-gemini"
-
-GAP_NO_THINKING_SPLIT = "no_thinking_split"
-"""No reasoning count: thinking (if any) is priced inside output, at the output rate."""
-GAP_REASONING_FROM_TOTAL = "reasoning_from_total"
-"""No reasoning count, but total > input + output: the rest is priced as thinking (output rate; may hold tool-use)."""
-GAP_NO_MODALITY_SPLIT = "no_modality_split"
-"""No per-modality counts: every token is priced as text (audio/image input is under-priced)."""
-GAP_PLATFORM_ASSUMED = "platform_assumed"
-"""Neither server.address nor the provider named the backend: priced as the Developer API."""
-
-_MAX_TOKENS = 10**12  # no single call has a trillion tokens; larger values are hostile or corrupt
-_MAX_TEXT = 256
-_HEX_TH = re.compile(r"[0-9a-f]{1,14}")
-
-_DEVELOPER = frozenset({"gemini", "gcp.gemini", "google_ai_studio", "google.generativeai", "googleai", "ai_studio"})
-_VERTEX = frozenset({"vertex_ai", "gcp.vertex_ai", "vertexai", "vertex", "google_vertex", "google.vertex_ai"})
-_GOOGLE = frozenset({"gcp.gen_ai", "google", "google_genai", "google.genai", "gcp"})
-_PROVIDER_KEYS = (semconv.PROVIDER, "gen_ai.system", "llm.provider", "llm.system")
-_MODEL_REQUEST_KEYS = (semconv.REQUEST_MODEL, "llm.request.model", "llm.model_name", "gen_ai.model.name")
-_MODEL_RESPONSE_KEYS = (semconv.RESPONSE_MODEL, "llm.response.model", "llm.model_name")
-_URL_KEYS = ("url.full", "http.url")
-
-_INPUT_KEYS = (semconv.USAGE_INPUT, "gen_ai.usage.prompt_tokens", "llm.token_count.prompt", "llm.usage.prompt_tokens")
-_OUTPUT_KEYS = (
-    semconv.USAGE_OUTPUT, "gen_ai.usage.completion_tokens", "llm.token_count.completion", "llm.usage.completion_tokens",
+from otel_gemini.agent.dialect_names import (  # noqa: F401 - the dialect and gap names are public here too
+    OTEL_SEMCONV, OTEL_SEMCONV_LEGACY, OPENLLMETRY, OPENINFERENCE, OPENLIT, OTEL_GEMINI, GAP_NO_THINKING_SPLIT,
+    GAP_REASONING_FROM_TOTAL, GAP_NO_MODALITY_SPLIT, GAP_PLATFORM_ASSUMED, MAX_TOKENS, MAX_TEXT, HEX_TH,
+    DEVELOPER, VERTEX, GOOGLE, PROVIDER_KEYS, MODEL_REQUEST_KEYS, MODEL_RESPONSE_KEYS, URL_KEYS,
+    INPUT_KEYS, OUTPUT_KEYS, TOTAL_KEYS, CACHE_KEYS, REASONING_KEYS, MODALITY_KEY_INDEX, DETAIL_FIELDS,
+    NOT_INFERENCE_OPS, OPENINFERENCE_KINDS, TRACELOOP_WRAPPERS, TIERS, TIER_KEYS,
 )
-_TOTAL_KEYS = ("gen_ai.usage.total_tokens", "llm.usage.total_tokens", "llm.token_count.total")
-_CACHE_KEYS = (
-    semconv.USAGE_CACHE_READ, "gen_ai.usage.cache_read_input_tokens", "gen_ai.usage.cached_input_tokens",
-    "gen_ai.usage.cached_tokens", "llm.token_count.prompt_details.cache_read",
-)
-_REASONING_KEYS = (
-    semconv.USAGE_REASONING, "gen_ai.usage.reasoning_tokens", "llm.usage.reasoning_tokens",
-    "llm.token_count.completion_details.reasoning", "gen_ai.usage.thoughts_tokens",
-)
-# Per-modality subsets (semconv: modality input includes that modality's cached tokens, like promptTokensDetails).
-_MODALITY_KEYS = {
-    "prompt": {m: (f"gen_ai.usage.{m}.input_tokens",) for m in MODALITIES},
-    "cache": {m: (f"gen_ai.usage.{m}.cache_read.input_tokens",) for m in MODALITIES},
-    "candidates": {m: (f"gen_ai.usage.{m}.output_tokens",) for m in MODALITIES},
-}
-_MODALITY_KEYS["prompt"]["audio"] += ("llm.token_count.prompt_details.audio",)
-_MODALITY_KEYS["candidates"]["audio"] += ("llm.token_count.completion_details.audio",)
-_DETAIL_FIELDS = {
-    "prompt": "promptTokensDetails", "cache": "cacheTokensDetails", "candidates": "candidatesTokensDetails",
-}
-
-# Spans that describe work around inference, not inference: their usage (when any) sums child calls.
-_NOT_INFERENCE_OPS = frozenset({
-    "invoke_agent", "create_agent", "execute_tool", "invoke_workflow", "plan", "search_memory", "create_memory",
-    "update_memory", "upsert_memory", "delete_memory", "create_memory_store", "delete_memory_store",
-})
-_OPENINFERENCE_KINDS = frozenset({"LLM", "EMBEDDING"})
-_TRACELOOP_WRAPPERS = frozenset({"workflow", "task", "agent", "tool"})
-_TIERS = frozenset({"standard", "flex", "priority", "batch"})
-_TIER_KEYS = (semconv.SERVICE_TIER, "gen_ai.response.service_tier", "gen_ai.request.service_tier",
-              "gcp.gen_ai.operation.config.service_tier")
 
 
 @dataclass(slots=True)
@@ -111,34 +57,45 @@ class GenAISpan:
 
 # -- defensive readers: a wrong type or an absurd value is "absent" ----------------------------------------------
 
+def _sane(value: Any) -> int | None:
+    """A token count: int, integral float or digit string, 0 … 10^12; bools, negatives and junk are absent."""
+    if type(value) is int:  # the common case first: OTLP int_value
+        return value if 0 <= value <= MAX_TOKENS else None
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 13:
+        number = int(value)
+    else:
+        return None
+    return number if 0 <= number <= MAX_TOKENS else None
+
+
 def _count(attributes: Mapping[str, Any], keys: tuple[str, ...]) -> int | None:
-    """The first key holding a sane token count: int, integral float or digit string; bools and negatives are junk."""
+    """The first key holding a sane token count."""
     for key in keys:
         value = attributes.get(key)
-        if value is None or isinstance(value, bool):
-            continue
-        if isinstance(value, int):
-            number = value
-        elif isinstance(value, float) and math.isfinite(value) and value.is_integer():
-            number = int(value)
-        elif isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 13:
-            number = int(value)
-        else:
-            continue
-        if 0 <= number <= _MAX_TOKENS:
-            return number
+        if value is not None:
+            number = _sane(value)
+            if number is not None:
+                return number
     return None
 
 
 def _text(attributes: Mapping[str, Any], keys: tuple[str, ...]) -> str:
     for key in keys:
         value = attributes.get(key)
-        if isinstance(value, str) and 0 < len(value.strip()) <= _MAX_TEXT:
+        if isinstance(value, str) and 0 < len(value.strip()) <= MAX_TEXT:
             return value.strip()
     return ""
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:
+    if type(value) is dict and all(type(key) is str for key in value):  # flattened OTLP and JSON, no copy
+        return value
     if isinstance(value, Mapping):
         return {k: v for k, v in value.items() if isinstance(k, str)}
     return {}
@@ -153,7 +110,7 @@ def _bare_model(model: str) -> str:
 def _host(attributes: Mapping[str, Any]) -> str:
     host = _text(attributes, (semconv.SERVER_ADDRESS, "net.peer.name"))
     if not host:
-        url = _text(attributes, _URL_KEYS)
+        url = _text(attributes, URL_KEYS)
         try:
             host = (urlsplit(url).hostname or "") if url else ""
         except ValueError:
@@ -179,8 +136,8 @@ def sample_weight(trace_state: Any) -> float:
     The threshold's hex digits are right-padded with zeros to 14 (56 bits); spans are kept when their randomness
     is ≥ th, so p = 1 − th/2^56 (th:0 keeps all, th:8 keeps half).
     """
-    if not isinstance(trace_state, str) or len(trace_state) > 1024:  # W3C caps the header at 512 bytes
-        return 1.0
+    if not trace_state or not isinstance(trace_state, str) or len(trace_state) > 1024 or "ot=" not in trace_state:
+        return 1.0  # (W3C caps the header at 512 bytes)
     for member in trace_state.split(","):
         key, sep, value = member.strip().partition("=")
         if key != "ot" or not sep:
@@ -189,7 +146,7 @@ def sample_weight(trace_state: Any) -> float:
             name, sep, hex_digits = field.partition(":")
             if name != "th" or not sep:
                 continue
-            if not _HEX_TH.fullmatch(hex_digits):
+            if not HEX_TH.fullmatch(hex_digits):
                 return 1.0
             threshold = int(hex_digits.ljust(14, "0"), 16)
             return float(2**56) / float(2**56 - threshold)
@@ -201,12 +158,12 @@ def sample_weight(trace_state: Any) -> float:
 
 def _is_genai(attributes: Mapping[str, Any]) -> bool:
     """GenAI instrumentation spans only: an HTTP client span to the same host would double-count the call."""
-    if _text(attributes, (semconv.OPERATION,)) in _NOT_INFERENCE_OPS:
+    if _text(attributes, (semconv.OPERATION,)) in NOT_INFERENCE_OPS:
         return False
     kind = attributes.get("openinference.span.kind")
-    if isinstance(kind, str) and kind.upper() not in _OPENINFERENCE_KINDS:
+    if isinstance(kind, str) and kind.upper() not in OPENINFERENCE_KINDS:
         return False
-    if _text(attributes, ("traceloop.span.kind",)) in _TRACELOOP_WRAPPERS:
+    if _text(attributes, ("traceloop.span.kind",)) in TRACELOOP_WRAPPERS:
         return False
     return any(key.startswith(("gen_ai.", "llm.")) for key in attributes)
 
@@ -240,37 +197,46 @@ def _platform(
     by_host, location = _host_platform(host)
     if by_host:
         return by_host, location, False
-    providers = {_text(attributes, (key,)).lower() for key in _PROVIDER_KEYS} - {""}
-    if providers & _VERTEX or (providers & _GOOGLE and "vertexai" in scope):  # OpenLLMetry's vertexai package
+    providers = {_text(attributes, (key,)).lower() for key in PROVIDER_KEYS} - {""}
+    if providers & VERTEX or (providers & GOOGLE and "vertexai" in scope):  # OpenLLMetry's vertexai package
         return "vertex_ai", None, False
-    if providers & _DEVELOPER:
+    if providers & DEVELOPER:
         return "gemini", None, False
-    if providers & _GOOGLE or any(_bare_model(m).startswith("gemini-") for m in models if m):
+    if providers & GOOGLE or any(_bare_model(m).startswith("gemini-") for m in models if m):
         return "gemini", None, True
     return None, None, False
 
 
 # -- usage --------------------------------------------------------------------------------------------------------
 
-def _details(attributes: Mapping[str, Any], part: str) -> dict[str, int]:
-    counts = {}
-    for modality, keys in _MODALITY_KEYS[part].items():
-        count = _count(attributes, keys)
+def _details(attributes: Mapping[str, Any]) -> dict[str, dict[str, int]]:
+    """Per-modality counts of each usage part, in one pass over the span's keys (not one lookup per name)."""
+    found: dict[tuple[str, str], tuple[int, int]] = {}
+    for key, value in attributes.items():
+        where = MODALITY_KEY_INDEX.get(key)
+        if where is None:
+            continue
+        part, modality, rank = where
+        count = _sane(value)
+        if count is not None and ((part, modality) not in found or rank < found[part, modality][0]):
+            found[part, modality] = (rank, count)
+    parts: dict[str, dict[str, int]] = {part: {} for part in DETAIL_FIELDS}
+    for (part, modality), (_rank, count) in found.items():
         if count:
-            counts[modality] = count
-    return counts
+            parts[part][modality] = count
+    return parts
 
 
 def _usage(attributes: Mapping[str, Any], dialect: str) -> tuple[dict[str, Any] | None, list[str]]:
     """The span's counts in the REST usageMetadata shape, plus the gaps the dialect left."""
     gaps: list[str] = []
-    input_tokens = _count(attributes, _INPUT_KEYS)
-    output_tokens = _count(attributes, _OUTPUT_KEYS)
-    reasoning = _count(attributes, _REASONING_KEYS)
+    input_tokens = _count(attributes, INPUT_KEYS)
+    output_tokens = _count(attributes, OUTPUT_KEYS)
+    reasoning = _count(attributes, REASONING_KEYS)
     if input_tokens is None and output_tokens is None and reasoning is None:
         return None, gaps
     prompt, output = input_tokens or 0, output_tokens or 0
-    total = _count(attributes, _TOTAL_KEYS)
+    total = _count(attributes, TOTAL_KEYS)
     if reasoning is not None:
         # Semconv: output includes reasoning. Some emitters report candidates only; the total tells them apart.
         excluded = (total is not None and total == prompt + output + reasoning) or output < reasoning
@@ -281,21 +247,21 @@ def _usage(attributes: Mapping[str, Any], dialect: str) -> tuple[dict[str, Any] 
     else:
         reasoning, candidates = 0, output
         gaps.append(GAP_NO_THINKING_SPLIT)
-    cached = min(_count(attributes, _CACHE_KEYS) or 0, prompt)
+    cached = min(_count(attributes, CACHE_KEYS) or 0, prompt)
     usage: dict[str, Any] = {
         "promptTokenCount": prompt,
         "candidatesTokenCount": candidates,
         "thoughtsTokenCount": reasoning,
         "cachedContentTokenCount": cached,
     }
-    parts = {part: _details(attributes, part) for part in _DETAIL_FIELDS}
+    parts = _details(attributes)
     if not (parts["prompt"] or parts["candidates"]):
         gaps.append(GAP_NO_MODALITY_SPLIT)
     # Modality outputs may hold thinking too (otel-gemini puts reasoning under text): take it off text first.
     excess = sum(parts["candidates"].values()) - candidates
     if excess > 0 and "text" in parts["candidates"]:
         parts["candidates"]["text"] -= min(excess, parts["candidates"]["text"])
-    for part, field in _DETAIL_FIELDS.items():
+    for part, field in DETAIL_FIELDS.items():
         rows = [{"modality": m.upper(), "tokenCount": c} for m, c in parts[part].items() if c]
         if rows:
             usage[field] = rows
@@ -320,8 +286,8 @@ def _provider_cost(attributes: Mapping[str, Any]) -> Decimal | None:
 
 
 def _service_tier(attributes: Mapping[str, Any]) -> str | None:
-    tier = _text(attributes, _TIER_KEYS).lower()
-    return tier if tier in _TIERS else None
+    tier = _text(attributes, TIER_KEYS).lower()
+    return tier if tier in TIERS else None
 
 
 def _duration(span: Mapping[str, Any]) -> float:
@@ -365,8 +331,8 @@ def _read(span: Any) -> GenAISpan | None:
         return None
     resource = _mapping(span.get("resource"))
     scope = span.get("scope") if isinstance(span.get("scope"), str) else ""
-    request_model = _text(attributes, _MODEL_REQUEST_KEYS)
-    response_model = _text(attributes, _MODEL_RESPONSE_KEYS)
+    request_model = _text(attributes, MODEL_REQUEST_KEYS)
+    response_model = _text(attributes, MODEL_RESPONSE_KEYS)
     host = _host(attributes)
     platform, location, assumed = _platform(attributes, host, (request_model, response_model), scope)
     if platform is None:
