@@ -237,12 +237,16 @@ def measure(name: str, args: argparse.Namespace, batches: list[bytes]) -> dict[s
         post_batches(port, batches, max(2, args.batches // 4), args.clients)  # warm-up
         rates = [post_batches(port, batches, args.batches, args.clients) for _ in range(args.rounds)]
         sent = (max(2, args.batches // 4) + args.batches * args.rounds) * SPANS_PER_BATCH
-        deadline = time.monotonic() + args.minutes * 60
+        started = time.monotonic()
+        deadline, trail, next_sample = started + args.minutes * 60, [], started + 60
         while time.monotonic() < deadline:
             post_batches(port, batches, args.clients * 2, args.clients)
             sent += args.clients * 2 * SPANS_PER_BATCH
+            if time.monotonic() >= next_sample:  # RSS each minute: flat, or growing?
+                trail.append(rss_kib(process.pid).get("VmRSS", 0))
+                next_sample += 60
         result: dict[str, Any] = {"rates": rates, "median": statistics.median(rates), "idle": idle,
-                                  "loaded": rss_kib(process.pid), "sent": sent}
+                                  "loaded": rss_kib(process.pid), "sent": sent, "trail": trail}
         if metrics_url:
             result["counted"] = agent_spans(metrics_url)
         return result
@@ -265,6 +269,7 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=4, help="concurrent keep-alive connections")
     parser.add_argument("--minutes", type=float, default=0.2, help="sustained load before reading RSS")
     parser.add_argument("--server-core", type=int, default=0, help="core the servers are pinned to")
+    parser.add_argument("--servers", default="bare,agent", help="which servers to measure, comma-separated")
     parser.add_argument("--serve-bare", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_bare is not None:
@@ -279,7 +284,7 @@ def main() -> int:
     batches = [build_batch(seed) for seed in range(8)]
     print(f"batch: {len(batches[0]):,} bytes of protobuf for {SPANS_PER_BATCH} spans")
     results: dict[str, dict[str, Any]] = {}
-    for name in ("bare", "agent"):
+    for name in args.servers.split(","):
         if name == "agent":
             why = agent_available()
             if why:
@@ -294,6 +299,9 @@ def main() -> int:
         print(f"{name}: median {result['median']:,.0f} spans/s (rounds: {rates}); RSS idle "
               f"{mib(result['idle'], 'VmRSS')}, after load {mib(result['loaded'], 'VmRSS')} "
               f"(peak {mib(result['loaded'], 'VmHWM')}); {result['sent']:,} spans sent")
+        if result["trail"]:
+            print(f"{name}: RSS each minute of sustained load: "
+                  + ", ".join(f"{kib / 1024:.1f}" for kib in result["trail"]) + " MiB")
         if "counted" in result:
             counted = result["counted"]
             print(f"agent counted: {', '.join(f'{k} {v:,.0f}' for k, v in sorted(counted.items())) or 'nothing'}"

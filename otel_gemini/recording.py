@@ -42,7 +42,7 @@ class Charge:
     """(tool, unit, count) of billable grounding units, before any free allowance."""
 
 
-@dataclass
+@dataclass(slots=True)
 class CallRecord:
     """What one SDK call produced, as the exporters need it (one call may hold several billed responses)."""
 

@@ -100,7 +100,7 @@ _FIELDS = {
 
 
 def _getter(usage_metadata: Any) -> Any:
-    if isinstance(usage_metadata, Mapping):
+    if isinstance(usage_metadata, (dict, Mapping)):  # dict first: a C check; the ABC check costs a microsecond
         def get(name: str) -> Any:
             value = usage_metadata.get(_FIELDS[name])
             return usage_metadata.get(name) if value is None else value
@@ -113,7 +113,7 @@ def _getter(usage_metadata: Any) -> Any:
 def _modality_counts(details: Any) -> dict[str, int]:
     counts: dict[str, int] = {}
     for item in details or ():
-        if isinstance(item, Mapping):
+        if isinstance(item, (dict, Mapping)):
             modality, count = item.get("modality"), item.get("tokenCount", item.get("token_count"))
         else:
             modality, count = getattr(item, "modality", None), getattr(item, "token_count", None)

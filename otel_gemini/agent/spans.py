@@ -156,7 +156,7 @@ def sample_weight(trace_state: Any) -> float:
 
 # -- classification -----------------------------------------------------------------------------------------------
 
-def _is_genai(attributes: Mapping[str, Any]) -> bool:
+def _is_genai(attributes: Mapping[str, Any], namespaces: set[str]) -> bool:
     """GenAI instrumentation spans only: an HTTP client span to the same host would double-count the call."""
     if _text(attributes, (semconv.OPERATION,)) in NOT_INFERENCE_OPS:
         return False
@@ -165,20 +165,24 @@ def _is_genai(attributes: Mapping[str, Any]) -> bool:
         return False
     if _text(attributes, ("traceloop.span.kind",)) in TRACELOOP_WRAPPERS:
         return False
-    return any(key.startswith(("gen_ai.", "llm.")) for key in attributes)
+    return "gen_ai" in namespaces or "llm" in namespaces
 
 
-def _dialect(attributes: Mapping[str, Any], resource: Mapping[str, Any], scope: str) -> str:
+def _dialect(
+    attributes: Mapping[str, Any], namespaces: set[str], resource: Mapping[str, Any], scope: str,
+) -> str:
     if scope == "otel_gemini" or scope.startswith("otel_gemini."):
         return OTEL_GEMINI
-    if "openinference.span.kind" in attributes or any(k.startswith("llm.token_count.") for k in attributes):
+    if "openinference.span.kind" in attributes or (
+        "llm" in namespaces and any(k.startswith("llm.token_count.") for k in attributes)
+    ):
         return OPENINFERENCE
     openlit_sdk = resource.get("telemetry.sdk.name") == "openlit"
     if scope.startswith("openlit") or openlit_sdk or "gen_ai.usage.cost" in attributes:
         return OPENLIT  # its own gen_ai.usage.cost is never adopted: only a provider's bill is
     if (
         scope.startswith("@traceloop/")
-        or any(k.startswith(("traceloop.", "llm.")) for k in attributes)
+        or "traceloop" in namespaces or "llm" in namespaces
         or "gen_ai.usage.total_tokens" in attributes
         or "gen_ai.usage.cache_read_input_tokens" in attributes
     ):
@@ -324,10 +328,11 @@ def read(span: dict) -> GenAISpan | None:
 
 
 def _read(span: Any) -> GenAISpan | None:
-    if not isinstance(span, Mapping):
+    if not isinstance(span, (dict, Mapping)):
         return None
     attributes = _mapping(span.get("attributes"))
-    if not _is_genai(attributes):
+    namespaces = {key.partition(".")[0] for key in attributes}  # "gen_ai", "llm", "traceloop": one pass
+    if not _is_genai(attributes, namespaces):
         return None
     resource = _mapping(span.get("resource"))
     scope = span.get("scope") if isinstance(span.get("scope"), str) else ""
@@ -337,7 +342,7 @@ def _read(span: Any) -> GenAISpan | None:
     platform, location, assumed = _platform(attributes, host, (request_model, response_model), scope)
     if platform is None:
         return None
-    dialect = _dialect(attributes, resource, scope)
+    dialect = _dialect(attributes, namespaces, resource, scope)
     usage, gaps = _usage(attributes, dialect)
     if assumed:
         gaps.append(GAP_PLATFORM_ASSUMED)
