@@ -102,10 +102,20 @@ def cmd_price(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive_seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = float("nan")
+    if not 0 < seconds < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text}")
+    return seconds
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from otel_gemini import demo
 
-    return demo.run(port=args.port, host=args.host, once=args.once)
+    return demo.run(port=args.port, host=args.host, once=args.once, loop=args.loop)
 
 
 def cmd_metrics_server(args: argparse.Namespace) -> int:
@@ -128,6 +138,8 @@ _AGENT_FLAGS = (
     ("--otlp-grpc-port", int, 4317, "OTLP/gRPC TraceService port (default 4317)"),
     ("--otlp-http-port", int, 4318, "OTLP/HTTP port, POST /v1/traces (default 4318)"),
     ("--metrics-port", int, 9464, "/metrics, /healthz and /readyz port (default 9464)"),
+    ("--metrics-host", str, None, "address of the /metrics listener when it differs from --host (a sidecar: "
+     "OTLP on loopback, metrics on the pod address)"),
     ("--bearer-token", str, None, "require 'Authorization: Bearer <token>' on every export"),
     ("--max-request-bytes", int, 4 * 1024 * 1024, "refuse larger exports with 413 (default 4 MiB)"),
     ("--forward-otlp-endpoint", str, None, "also pass every accepted export on to URL/v1/traces (OTLP/HTTP)"),
@@ -161,9 +173,9 @@ def cmd_agent(args: argparse.Namespace) -> int:
     except (ConfigError, OSError, ValueError) as problem:
         print(f"otel-gemini agent: {problem}", file=sys.stderr)
         return 2
-    host = values["host"]
+    host, metrics_host = values["host"], values["metrics_host"] or values["host"]
     print(f"otel-gemini agent: OTLP gRPC on {host}:{agent.grpc_port}, OTLP HTTP on http://{host}:{agent.http_port}"
-          f"/v1/traces, metrics on http://{host}:{agent.metrics_port}/metrics", flush=True)
+          f"/v1/traces, metrics on http://{metrics_host}:{agent.metrics_port}/metrics", flush=True)
     return agent.serve_until_signalled()
 
 
@@ -193,7 +205,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo = commands.add_parser("demo", help="instrumented workload against a local fake Gemini, with /metrics")
     demo.add_argument("--port", type=int, default=9464, help="port of /metrics (default 9464)")
     demo.add_argument("--host", default="127.0.0.1")
-    demo.add_argument("--once", action="store_true", help="exit after the workload instead of serving /metrics")
+    repeat = demo.add_mutually_exclusive_group()
+    repeat.add_argument("--once", action="store_true", help="exit after the workload instead of serving /metrics")
+    repeat.add_argument("--loop", type=_positive_seconds, metavar="SECONDS",
+                        help="after the workload, keep making a few cheap calls (a stream, now and then 429s) every "
+                             "SECONDS, so a Prometheus scraping /metrics sees live rates")
     demo.set_defaults(func=cmd_demo)
 
     server = commands.add_parser(

@@ -38,15 +38,13 @@ PROMETHEUS = DEPLOY / "prometheus" / "prometheus.yml"
 ALERTMANAGER = DEPLOY / "alertmanager" / "alertmanager.yml"
 DATASOURCES = DEPLOY / "grafana" / "provisioning" / "datasources" / "prometheus.yaml"
 DASHBOARD_PROVIDERS = DEPLOY / "grafana" / "provisioning" / "dashboards" / "otel-gemini.yaml"
-DOCKERFILE = DEPLOY / "agent.Dockerfile"
-DEMO_DOCKERFILE = DEPLOY / "demo.Dockerfile"
+DOCKERFILE, DEMO_DOCKERFILE = DEPLOY / "agent.Dockerfile", DEPLOY / "demo.Dockerfile"
 YAML_FILES = (K8S, SIDECAR, COMPOSE, PIPELINE, COLLECTOR, PROMETHEUS, ALERTMANAGER, DATASOURCES, DASHBOARD_PROVIDERS)
 AGENT_FLAGS = {flag for flag, *_ in cli._AGENT_FLAGS} | {"--prices"}
 TOKEN_ENV = {"OTEL_GEMINI_AGENT_BEARER_TOKEN": "deploy-test-token"}
 
 
-def _text(path: Path) -> str:
-    return path.read_text(encoding="utf-8")
+def _text(path: Path) -> str: return path.read_text(encoding="utf-8")  # noqa: E704
 
 
 def _load(path: Path) -> list[Any]:
@@ -300,7 +298,9 @@ def _agent_argvs() -> dict[str, list[str]]:
 
 def test_agent_flags_and_variables_exist() -> None:
     for name, argv in _agent_argvs().items():
-        assert argv[:2] == ["--host", "0.0.0.0"], name  # in a container, loopback would be unreachable
+        # In a container loopback is unreachable; a sidecar's OTLP stays on the pod's loopback, /metrics does not.
+        host = ["--host", "127.0.0.1", "--metrics-host", "0.0.0.0"] if name == "sidecar" else ["--host", "0.0.0.0"]
+        assert argv[:len(host)] == host, name
         for flag in (a for a in argv if a.startswith("--")):
             assert flag in AGENT_FLAGS, (name, flag)
     agent_variables = {"OTEL_GEMINI_AGENT_" + f.removeprefix("--").replace("-", "_").upper() for f in AGENT_FLAGS}

@@ -37,6 +37,8 @@ class AgentOptions:
     otlp_grpc_port: int = 4317
     otlp_http_port: int = 4318
     metrics_port: int = 9464
+    metrics_host: str | None = None
+    """Address of /metrics, /healthz, /readyz when not ``host``: a sidecar keeps OTLP on loopback."""
     bearer_token: str | None = None
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     settings: Settings = field(default_factory=Settings)
@@ -152,7 +154,7 @@ class Agent:
         if opts.push_metrics_otlp_endpoint:  # first: a bad URL fails before anything is bound
             self.pusher = MetricPusher(self.recorder, opts.push_metrics_otlp_endpoint, opts.push_interval_s)
         _guard.set_error_counter(lambda component: self.recorder.count(semconv.INTERNAL_ERRORS, (component,)))
-        metrics = _Server((opts.host, opts.metrics_port), type("Handler", (_ObservabilityHandler,), {"agent": self}))
+        metrics = _Server((opts.metrics_host or opts.host, opts.metrics_port), type("Handler", (_ObservabilityHandler,), {"agent": self}))
         self.metrics_port = int(metrics.server_address[1])
         self._run(metrics, "agent-metrics")
         front: Any = self.pipeline if self.forwarder is None else Tee(self.pipeline, self.forwarder.start())
