@@ -48,15 +48,17 @@ def build() -> Dashboard:
              [(f"sum(increase({sel(INTERNAL)}[$__range])) or vector(0)", "errors")], w=4, h=8, decimals=0,
              thresholds=[(None, "green"), (1, "red")]),
         timeseries("Internal errors by component (per minute)", "Which part of otel-gemini failed: a hook "
-                   "(start, response, stream...), the price table, the exporter, an operation? No data = none.",
-                   [(f"sum by (component) (rate({sel(INTERNAL)}[{RI}])) * 60", "{{component}}")], stack=True, w=8),
+                   "(start, response, stream...), the price table, the exporter, an operation? A flat 0 = none.",
+                   [(f"sum by (component) (rate({sel(INTERNAL)}[{RI}])) * 60 or vector(0)", "{{component}}")],
+                   stack=True, w=8),
         stat("Label values overflowed in range", "Did a label hit its cap? Values replaced by _other over the "
              "time range (model ids, quota ids, feature/tenant values past OTEL_GEMINI_METRIC_LABELS limits). "
              "Non-zero = per-value breakdowns lump some values together.",
              [(f"sum(increase({sel(OVERFLOW)}[$__range])) or vector(0)", "overflowed")], w=4, h=8, decimals=0,
              thresholds=[(None, "green"), (1, "orange")]),
         timeseries("Label overflow by label (per minute)", "Which label's values are being replaced by _other?",
-                   [(f"sum by (label) (rate({sel(OVERFLOW)}[{RI}])) * 60", "{{label}}")], stack=True, w=8),
+                   [(f"sum by (label) (rate({sel(OVERFLOW)}[{RI}])) * 60 or vector(0)", "{{label}}")],
+                   stack=True, w=8),
     )
 
     d.row("What the replicas declare")

@@ -21,23 +21,8 @@ import _cost  # noqa: E402  (after the path: the modules sit next to this script
 import _health  # noqa: E402
 import _traffic  # noqa: E402
 
-# Panels whose query may legitimately return nothing against a healthy workload: their series only appear with a
-# first event, or only on some kind of process. An end-to-end test that expects data from every panel skips these
-# (or arranges the event); everything else must return data with the demo workload (`otel-gemini demo --loop`).
-MAY_BE_EMPTY: dict[str, str] = {
-    "Internal errors by component (per minute)": "no internal error yet",
-    "Label overflow by label (per minute)": "no label value replaced by _other yet",
-    "Priority requests served at standard (per minute)": "no priority call downgraded yet",
-    "Agent spans by outcome (per second)": "only agents export otel_gemini_agent_*",
-    "Agent OTLP requests accepted (per second)": "only agents export otel_gemini_agent_*",
-    "Agent OTLP requests rejected (per minute)": "no export refused yet (agents only)",
-    "Agent span gaps (per minute)": "no third-party dialect gap yet (agents only)",
-    "Agent sampled spans (per minute)": "no span with a sampling threshold yet (agents only)",
-    "Agent forwarding (per minute)": "forwarding is off (agents with --forward-otlp-endpoint only)",
-    "Budget burn rate": "needs a declared budget with budget left (OTEL_GEMINI_SPEND_CAP_USD)",
-    "Free tier at paid-tier prices ($/h)": "no free-tier call (OTEL_GEMINI_BILLING_TIER=free) in the window",
-    "Explicit cache cost ($/h)": "no explicit context cache created or stored in the window",
-}
+# Some panels' series appear only with a first event (a downgrade, an export refused, a free-tier call) or only on
+# some processes (the agent's); tests/test_monitoring_e2e.py arranges each, so every panel's query must return data.
 
 # Grafana macros the queries use, and what a test substitutes for them to run a query directly against Prometheus.
 MACROS: dict[str, str] = {"$__rate_interval": "1m", "$__range": "1h"}

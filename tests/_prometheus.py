@@ -10,7 +10,7 @@ import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 from tests.conftest import require_tool
 
@@ -29,6 +29,19 @@ def query(base: str, expr: str) -> dict[str, float]:
     return {row["metric"].get("instance", ""): float(row["value"][1]) for row in body["data"]["result"]}
 
 
+def series(base: str, expr: str) -> list[dict[str, Any]]:
+    """Instant query -> the raw result rows (``metric`` labels and ``value``), for checks that want every label."""
+    return api(base, "/api/v1/query?" + urllib.parse.urlencode({"query": expr}))["result"]
+
+
+def api(base: str, path: str) -> Any:
+    """GET a Prometheus API path (``/api/v1/alerts``, ``/api/v1/rules``...) -> its ``data``; errors raise."""
+    with urllib.request.urlopen(f"{base}{path}", timeout=5) as reply:
+        body = json.loads(reply.read().decode())
+    assert body["status"] == "success", body
+    return body["data"]
+
+
 def wait(what: str, probe: Callable[[], Any], deadline: float) -> Any:
     """Poll ``probe`` until it returns something truthy (returned) or ``deadline`` (time.monotonic) passes."""
     last: Any = None
@@ -44,15 +57,25 @@ def wait(what: str, probe: Callable[[], Any], deadline: float) -> Any:
 
 
 @contextmanager
-def prometheus(tmp_path: Path, job: str, targets: list[str], rules: Path | None = None) -> Iterator[str]:
-    """Scrape ``targets`` every second (rules evaluated every second); yields the API's base URL."""
+def prometheus(
+    tmp_path: Path, job: str, targets: list[str], rules: Path | None = None, *,
+    rule_files: Sequence[Path] = (), alertmanager: str | None = None,
+) -> Iterator[str]:
+    """Scrape ``targets`` every second (rules evaluated every second); yields the API's base URL.
+
+    ``rules`` and ``rule_files`` are all loaded (a recording-rules file and an alerts file); ``alertmanager``
+    (host:port) receives the firing alerts.
+    """
     binary = require_tool("prometheus")
     port = free_port()
     config = tmp_path / "prometheus.yml"
     listed = ", ".join(f'"{target}"' for target in targets)
+    files = ([rules] if rules else []) + list(rule_files)
     config.write_text(
         "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
-        + (f"rule_files:\n  - {rules}\n" if rules else "")
+        + ("rule_files:\n" + "".join(f"  - {path}\n" for path in files) if files else "")
+        + (f"alerting:\n  alertmanagers:\n    - static_configs:\n        - targets: [\"{alertmanager}\"]\n"
+           if alertmanager else "")
         + f"scrape_configs:\n  - job_name: {job}\n    static_configs:\n      - targets: [{listed}]\n",
         encoding="utf-8",
     )
