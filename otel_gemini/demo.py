@@ -25,17 +25,24 @@ DEMO_KEY = "demo-key-not-a-real-key"
 TENANTS = ("acme", "globex")
 
 
-def _workload(fake: FakeGemini, client: Any) -> None:
+def _call(fake: FakeGemini, client: Any, model: str, reply: Reply, contents: str, **config: Any) -> None:
+    """One generate_content answered by ``reply``; an API error is the point of some calls, so it is swallowed."""
     from google.genai import errors, types
 
+    fake.push(reply)
+    try:
+        client.models.generate_content(
+            model=model, contents=contents, config=types.GenerateContentConfig(**config) if config else None
+        )
+    except errors.APIError:
+        pass  # the demo shows failures on /metrics; a real app would handle them
+
+
+def _workload(fake: FakeGemini, client: Any) -> None:
+    from google.genai import types
+
     def call(model: str, reply: Reply, **config: Any) -> None:
-        fake.push(reply)
-        try:
-            client.models.generate_content(
-                model=model, contents="demo", config=types.GenerateContentConfig(**config) if config else None
-            )
-        except errors.APIError:
-            pass  # the demo shows failures on /metrics; a real app would handle them
+        _call(fake, client, model, reply, "demo", **config)
 
     # Everyday traffic on the current Flash models, attributed to a feature and a tenant (cost per feature and
     # tenant: the `feature` and `tenant` labels); the calls outside an attributes() block carry empty ones.
@@ -111,18 +118,11 @@ def _served_standard() -> Reply:
 
 def _tick(fake: FakeGemini, client: Any, n: int) -> None:
     """One round of ``--loop``: a few cheap attributed calls (one streamed), and now and then a 429 burst, a
-    Priority request served at Standard, a 503 and an unpriced model, so a Prometheus scraping the demo sees every rate move (the compose stack, the e2e test).
+    Priority request served at Standard, a 503 and an unpriced model, so a Prometheus scraping the demo sees every
+    rate move (the compose stack, the e2e test).
     """
-    from google.genai import errors, types
-
     def call(model: str, reply: Reply, **config: Any) -> None:
-        fake.push(reply)
-        try:
-            client.models.generate_content(
-                model=model, contents="loop", config=types.GenerateContentConfig(**config) if config else None
-            )
-        except errors.APIError:
-            pass
+        _call(fake, client, model, reply, "loop", **config)
 
     fake.clear()  # nothing queued is left over; and the fake's record of requests does not grow for ever
     tenant = TENANTS[n % len(TENANTS)]

@@ -40,6 +40,7 @@ from otel_gemini.agent.server import Agent, AgentOptions
 from tests._alertmanager import alertmanager, webhook
 from tests._prometheus import api, free_port, prometheus, series, wait
 from tests.conftest import require_tool
+from tests.test_agent import _json_body  # one semconv GenAI span as another language's app exports it
 
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARDS = ROOT / "grafana" / "dashboards"
@@ -121,31 +122,13 @@ def demo(port: int, log: Path, project: str, budget: str) -> Iterator[subprocess
 
 def _feed(agent: Agent) -> None:
     """One round of agent traffic: a priced span, a sampled one (weighted 1/p), and an export it must refuse."""
-    for body in (_span_json(""), _span_json("ot=th:8"), b"{not json"):
+    for body in (_json_body(""), _json_body("ot=th:8"), b"{not json"):
         request = urllib.request.Request(f"http://127.0.0.1:{agent.http_port}/v1/traces", data=body, method="POST",
                                          headers={"Content-Type": "application/json"})
         try:
             urllib.request.urlopen(request, timeout=5).close()
         except urllib.error.HTTPError as refused:
             assert body == b"{not json" and refused.code == 400, refused
-
-
-def _span_json(trace_state: str) -> bytes:
-    """An OTLP/JSON export of one semconv GenAI span (another language's app): gemini-2.5-flash, 1,000 in, 500 out."""
-    values = {
-        "gen_ai.operation.name": {"stringValue": "generate_content"},
-        "gen_ai.provider.name": {"stringValue": "gcp.gemini"},
-        "gen_ai.request.model": {"stringValue": "gemini-2.5-flash"},
-        "gen_ai.usage.input_tokens": {"intValue": "1000"},
-        "gen_ai.usage.output_tokens": {"intValue": "500"},
-    }
-    now = time.time_ns()
-    span = {"traceId": os.urandom(16).hex(), "spanId": os.urandom(8).hex(), "name": "chat", "kind": 3,
-            "startTimeUnixNano": str(now - 10**9), "endTimeUnixNano": str(now), "traceState": trace_state,
-            "attributes": [{"key": k, "value": v} for k, v in values.items()]}
-    return json.dumps({"resourceSpans": [{"resource": {"attributes": [
-        {"key": "service.name", "value": {"stringValue": "node-app"}}]},
-        "scopeSpans": [{"scope": {"name": "app"}, "spans": [span]}]}]}).encode()
 
 
 def _check(base: str, hook: Any, queries: list[tuple[str, str, bool]], started: float, deadline: float,
