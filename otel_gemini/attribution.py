@@ -24,6 +24,9 @@ _current: ContextVar[Mapping[str, str]] = ContextVar("otel_gemini_attributes", d
 KEY = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]{0,62}$")
 """Keys become Prometheus label names when allow-listed, so they follow Prometheus's label-name rule."""
 MAX_VALUE_LENGTH = 256
+SPAN_ATTRIBUTE_PREFIX = "gemini.attribution."
+"""Each value goes on the call's span as ``gemini.attribution.<key>``; the agent reads the same names from spans
+that apps in other languages export."""
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -18,6 +18,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.trace.v1 import trace_pb2
 
 from otel_gemini import _guard
+from otel_gemini.attribution import MAX_VALUE_LENGTH, SPAN_ATTRIBUTE_PREFIX
 from otel_gemini.pricing import engine
 from otel_gemini.pricing.engine import Cost, CostLine
 from otel_gemini.pricing.pricer import Pricer
@@ -35,9 +36,6 @@ ESTIMATE_LABEL = "gemini.estimate"
 rule needs and stood for itself; else why the figures are estimates, ``+``-joined: ``sampled`` (cost weighted
 by 1/p from the tracestate) and the dialect's gaps (spans.GAP_*). A low or scaled bill is never silent."""
 SAMPLED = "sampled"
-ATTRIBUTION_PREFIX = "gemini.attribution."
-"""The span attributes otel-gemini writes for ``otel_gemini.attributes(...)``; apps in other languages set the
-same names to get feature and tenant labels from the agent."""
 
 _ONE = Decimal(1)
 _KINDS = {value: name.removeprefix("SPAN_KIND_") for name, value in trace_pb2.Span.SpanKind.items()}
@@ -222,7 +220,7 @@ class Pipeline:
         return PRICED if cost.status in (engine.PRICED, engine.FREE) else UNPRICED
 
     def _attribution(self, flat: dict[str, Any], reasons: tuple[str, ...]) -> dict[str, str]:
-        """Feature, tenant (the allow-listed keys) from ``gemini.attribution.*``, and the estimate label.
+        """Feature, tenant (the allow-listed keys) from the spans' ``gemini.attribution.*``, and the estimate label.
 
         Values are capped by the recorder as in the library (OTEL_GEMINI_LABEL_VALUE_LIMIT, then ``_other``).
         """
@@ -233,9 +231,9 @@ class Pipeline:
                 if reasons:
                     out[key] = "+".join(sorted(set(reasons)))
                 continue
-            value = attributes.get(ATTRIBUTION_PREFIX + key) if isinstance(attributes, dict) else None
-            if isinstance(value, str) and 0 < len(value) <= 256:
-                out[key] = value
+            value = attributes.get(SPAN_ATTRIBUTE_PREFIX + key) if isinstance(attributes, dict) else None
+            if isinstance(value, str) and value:
+                out[key] = value[:MAX_VALUE_LENGTH]  # as attributes() truncates in the library
         return out
 
     def _cost(self, genai: Any, flat: dict[str, Any]) -> tuple[Cost, Any]:

@@ -154,7 +154,8 @@ class Agent:
         if opts.push_metrics_otlp_endpoint:  # first: a bad URL fails before anything is bound
             self.pusher = MetricPusher(self.recorder, opts.push_metrics_otlp_endpoint, opts.push_interval_s)
         _guard.set_error_counter(lambda component: self.recorder.count(semconv.INTERNAL_ERRORS, (component,)))
-        metrics = _Server((opts.metrics_host or opts.host, opts.metrics_port), type("Handler", (_ObservabilityHandler,), {"agent": self}))
+        handler = type("Handler", (_ObservabilityHandler,), {"agent": self})
+        metrics = _Server((opts.metrics_host or opts.host, opts.metrics_port), handler)
         self.metrics_port = int(metrics.server_address[1])
         self._run(metrics, "agent-metrics")
         front: Any = self.pipeline if self.forwarder is None else Tee(self.pipeline, self.forwarder.start())

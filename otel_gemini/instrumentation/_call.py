@@ -133,7 +133,7 @@ class CallState:
         self.attribution = attribution.current(telemetry.baggage_keys)
         if self.attribution:
             for key, value in self.attribution.items():
-                attributes[f"gemini.attribution.{key}"] = value
+                attributes[attribution.SPAN_ATTRIBUTE_PREFIX + key] = value
         self.finish_hooks: list[Any] = []
         """``hook(state, result, error)`` run at finish before the span ends (content capture)."""
         self.owns_span = span is None
