@@ -36,9 +36,9 @@ def utc(*fields: int) -> int:
 
 def test_bundled_table_validates() -> None:
     validate(RAW)
-    assert TABLE.checked_on == date(2026, 10, 22)
+    assert TABLE.checked_on == date(2026, 12, 4)
     assert RAW["schema_version"] == 1 and RAW["currency"] == "USD"
-    assert len(TABLE.models) == 48
+    assert len(TABLE.models) == 52
 
 
 def test_every_period_source_is_an_https_url_with_a_capture_date_where_present() -> None:

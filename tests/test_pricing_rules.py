@@ -578,8 +578,8 @@ def test_dated_price_4_argon_from_2026_12_01() -> None:
 
 
 def test_request_before_a_models_first_period_is_unpriced() -> None:
-    """gemini-4-argon's first price starts 2026-10-15: a call on 2026-10-14 is unpriced (never $0)."""
-    cost = price("gemini-4-argon", ARGON, when=at(2026, 10, 14))
+    """gemini-4-argon's first price starts at its GA, 2026-10-13: a call on 2026-10-12 is unpriced (never $0)."""
+    cost = price("gemini-4-argon", ARGON, when=at(2026, 10, 12))
     assert cost.status == UNPRICED and cost.model_id == "gemini-4-argon" and cost.total == 0
 
 
