@@ -18,17 +18,30 @@ Or with no code: ``opentelemetry-instrument python app.py`` (the ``google-genai-
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from otel_gemini.attribution import attributes
-from otel_gemini.instrumentor import GeminiInstrumentor
 from otel_gemini.version import __version__
+
+if TYPE_CHECKING:
+    from otel_gemini.instrumentor import GeminiInstrumentor
 
 __all__ = ["GeminiInstrumentor", "__version__", "attributes", "instrument", "uninstrument"]
 
 
+def __getattr__(name: str) -> Any:
+    # Lazy: ``otel-gemini prices``/``price`` import this package too, and pricing must run without OpenTelemetry.
+    if name == "GeminiInstrumentor":
+        from otel_gemini.instrumentor import GeminiInstrumentor
+
+        return GeminiInstrumentor
+    raise AttributeError(f"module 'otel_gemini' has no attribute {name!r}")
+
+
 def instrument(tracer_provider: Any = None, meter_provider: Any = None, prometheus_port: int | None = None, **options: Any) -> GeminiInstrumentor:
     """Instrument google-genai; calling it again is a no-op (use uninstrument() first to change settings)."""
+    from otel_gemini.instrumentor import GeminiInstrumentor
+
     instrumentor = GeminiInstrumentor()
     if not instrumentor.is_instrumented_by_opentelemetry:
         instrumentor.instrument(
@@ -38,6 +51,8 @@ def instrument(tracer_provider: Any = None, meter_provider: Any = None, promethe
 
 
 def uninstrument() -> None:
+    from otel_gemini.instrumentor import GeminiInstrumentor
+
     instrumentor = GeminiInstrumentor()
     if instrumentor.is_instrumented_by_opentelemetry:
         instrumentor.uninstrument()

@@ -12,9 +12,9 @@ import sys
 import time
 from datetime import date
 from decimal import Decimal
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
-from otel_gemini.pricing import engine, pacific
+from otel_gemini.pricing import compare, compare_report, engine, pacific, peers
 from otel_gemini.pricing import table as price_table
 from otel_gemini.usage import extract_usage
 
@@ -100,6 +100,53 @@ def cmd_price(args: argparse.Namespace) -> int:
     if cost.list_price is not None:
         print(f"free tier: paid-tier price would be ${format(cost.list_price.normalize(), 'f')}")
     return 0
+
+
+def _table_file(name: str) -> price_table.PriceTable:
+    """``bundled``, a whole price table, or an override file (merged over the bundled table, as OTEL_GEMINI_PRICES)."""
+    if name == "bundled":
+        return price_table.load()
+    with open(name, encoding="utf-8") as handle:
+        try:
+            raw = json.load(handle)
+        except ValueError as problem:
+            raise ValueError(f"{name} is not JSON: {problem}") from None
+    if isinstance(raw, dict) and not {"checked_on", "sources", "models", "tier_multipliers"} <= raw.keys():
+        raw = price_table.merge(price_table.load().raw, raw)
+    return price_table.PriceTable(raw)
+
+
+def _review(args: argparse.Namespace, run: Callable[[float], dict[str, Any]]) -> int:
+    """diff/check: 0 no differences, 1 differences, 2 bad input (one line, never a traceback)."""
+    try:
+        at = _at(args.at)
+    except ValueError:
+        return _bad_input(args, f"--at {args.at!r} is not a YYYY-MM-DD day")
+    try:
+        result = run(at)
+    except OSError as problem:
+        return _bad_input(args, f"{problem.filename}: {problem.strerror}" if problem.filename else str(problem))
+    except ValueError as problem:  # PriceTableError, PeerFileError, bad JSON
+        return _bad_input(args, str(problem))
+    render = compare_report.render_diff if args.prices_command == "diff" else compare_report.render_check
+    print(compare.as_json(result) if args.json else render(result))
+    return 1 if result["differences"] else 0
+
+
+def _bad_input(args: argparse.Namespace, detail: str) -> int:
+    print(f"otel-gemini prices {args.prices_command}: {detail}".replace("\n", " "), file=sys.stderr)
+    return 2
+
+
+def cmd_prices_diff(args: argparse.Namespace) -> int:
+    return _review(args, lambda at: compare.diff(
+        _table_file(args.old), _table_file(args.new), at, old_name=args.old, new_name=args.new))
+
+
+def cmd_prices_check(args: argparse.Namespace) -> int:
+    return _review(args, lambda at: compare.check(
+        _table_file(args.prices or "bundled"), peers.load(args.against, pacific.pacific_date(at)), at,
+        peer_name=args.against))
 
 
 def _positive_seconds(text: str) -> float:
@@ -188,6 +235,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     prices.add_argument("--at", help="prices in force on this Pacific day (YYYY-MM-DD); default today")
     prices.add_argument("--prices", help="override file (as OTEL_GEMINI_PRICES)")
     prices.set_defaults(func=cmd_prices)
+    prices_sub = prices.add_subparsers(dest="prices_command")
+    diff = prices_sub.add_parser("diff", help="what replacing price file OLD by NEW changes, with sample bills")
+    diff.add_argument("old", metavar="OLD", help="price file, or 'bundled' for the bundled table")
+    diff.add_argument("new", metavar="NEW", help="price file, or 'bundled'")
+    check = prices_sub.add_parser("check", help="compare the table with a peer's price data (litellm, genai-prices)")
+    check.add_argument("--against", required=True, metavar="FILE",
+                       help="litellm's model_prices_and_context_window.json or genai-prices' data.json")
+    check.add_argument("--prices", help="the table to check: a whole price file, or an override file merged over "
+                       "the bundled table (default: the bundled table)")
+    for tool, func in ((diff, cmd_prices_diff), (check, cmd_prices_check)):
+        tool.add_argument("--at", help="rates in force on this Pacific day (YYYY-MM-DD); default today")
+        tool.add_argument("--json", action="store_true", help="machine-readable output")
+        tool.set_defaults(func=func)
 
     price = commands.add_parser("price", help="price one call's usage, line by line")
     price.add_argument("--model", help="model id (default: the file's modelVersion)")
