@@ -365,7 +365,7 @@ def _read(span: Any) -> GenAISpan | None:
         already_priced=_already_priced(dialect, attributes),
         sample_weight=sample_weight(span.get("trace_state")),
         grounded=attributes.get("gemini.grounded") is True or grounding_units > 0 or search_queries > 0,
-        search_queries=search_queries,
+        search_queries=search_queries or grounding_units,  # billable units: one per prompt (2.x) or per query
         server_address=host,
         location=location,
     )
