@@ -251,9 +251,12 @@ def _usage(attributes: Mapping[str, Any], dialect: str) -> tuple[dict[str, Any] 
     else:
         reasoning, candidates = 0, output
         gaps.append(GAP_NO_THINKING_SPLIT)
+    tool_use = min(_count(attributes, (semconv.USAGE_TOOL_USE,)) or 0, prompt)  # otel-gemini's own spans
+    prompt -= tool_use
     cached = min(_count(attributes, CACHE_KEYS) or 0, prompt)
     usage: dict[str, Any] = {
         "promptTokenCount": prompt,
+        "toolUsePromptTokenCount": tool_use,
         "candidatesTokenCount": candidates,
         "thoughtsTokenCount": reasoning,
         "cachedContentTokenCount": cached,
