@@ -256,11 +256,12 @@ def _usage(attributes: Mapping[str, Any], dialect: str) -> tuple[dict[str, Any] 
     cached = min(_count(attributes, CACHE_KEYS) or 0, prompt)
     usage: dict[str, Any] = {
         "promptTokenCount": prompt,
-        "toolUsePromptTokenCount": tool_use,
         "candidatesTokenCount": candidates,
         "thoughtsTokenCount": reasoning,
         "cachedContentTokenCount": cached,
     }
+    if tool_use:
+        usage["toolUsePromptTokenCount"] = tool_use
     parts = _details(attributes)
     if not (parts["prompt"] or parts["candidates"]):
         gaps.append(GAP_NO_MODALITY_SPLIT)
