@@ -12,15 +12,14 @@ from __future__ import annotations
 import threading
 import time
 from bisect import bisect_left
-from datetime import timedelta
 from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import Decimal
 from typing import Callable, Iterable, Mapping
 
 from otel_gemini import semconv
 from otel_gemini.pricing import pacific
 from otel_gemini.pricing.bill import Charge  # noqa: F401 - re-exported: Charge lived here before pricing/bill.py
-from otel_gemini.usage import Usage
 
 OTHER = "_other"
 

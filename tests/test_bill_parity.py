@@ -191,7 +191,8 @@ class Doors:
         self.tracer_provider = tracer_provider
 
     def _seen(self, recorder: Any, act: Any) -> Seen:
-        snapshot = {m: dict(recorder.counters[m]) for m in (semconv.COST, semconv.PAID_TIER_EQUIVALENT, semconv.REQUESTS)}
+        metrics = (semconv.COST, semconv.PAID_TIER_EQUIVALENT, semconv.REQUESTS)
+        snapshot = {m: dict(recorder.counters[m]) for m in metrics}
         act()
         labels = [str(label) for label in recorder.labels_of(semconv.COST)]
         lines: dict[tuple[str, str], Decimal] = {}

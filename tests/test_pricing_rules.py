@@ -18,18 +18,18 @@ from typing import Any, Mapping
 import pytest
 
 from otel_gemini.pricing import engine, pacific
+from otel_gemini.pricing.bill import SEARCH, Facts, bill
 from otel_gemini.pricing.engine import (
     FREE,
     PRICED,
     UNBILLED,
     UNMETERED,
     UNPRICED,
+    CostLine,
     normalize_tier,
     price_cache_storage,
     price_units,
 )
-from otel_gemini.pricing.bill import SEARCH, Facts, bill
-from otel_gemini.pricing.engine import CostLine
 from otel_gemini.pricing.pricer import Pricer
 from otel_gemini.pricing.table import PriceTable, load
 from otel_gemini.usage import extract_usage

@@ -123,7 +123,9 @@ def scaled(cost: Cost, factor: Decimal) -> Cost:
     return Cost(cost.status, lines, cost.model_id, cost.service_tier, cost.long_context, cost.source, list_price)
 
 
-def billed_model(pricer: "Pricer", request_model: str | None, served_model: str | None) -> tuple[str | None, str | None, bool]:
+def billed_model(
+    pricer: "Pricer", request_model: str | None, served_model: str | None,
+) -> tuple[str | None, str | None, bool]:
     """(model name priced, table id, tuned): the served model unless unknown; a requested tuned model stays tuned."""
     request_id, request_tuned = pricer.resolve(request_model)
     if served_model:
