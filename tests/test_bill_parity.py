@@ -11,8 +11,9 @@ Own dialect: the span the library wrote for the case (door a), replayed without 
 without a local cost is priced by the agent), with ``server.address`` the production host the app would have
 called. Official semconv: only the semconv names; it cannot carry the service tier, grounding or the modality
 split, so cases needing them are listed in ``semconv_gap`` and checked only for the agent's estimate mark where
-the agent makes one (modality). Cases with ``door_a=False`` cannot be made by a live call: a request whose start
-is a chosen past instant (the dated-price boundary) and a batch job's result (priced in tests/test_batches.py).
+the agent makes one (modality). The case with ``door_a=False`` cannot be made by a live call (a request whose
+start is a chosen instant: the dated-price boundary); its library twin is a batch job created at that instant
+(``batch=True`` cases go through ``batches.create``/``batches.get``, priced at the job's create time).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Iterator
@@ -38,6 +39,7 @@ from otel_gemini.agent.server import Agent, AgentOptions
 from otel_gemini.config import load_settings
 from otel_gemini.pricing import pacific
 from otel_gemini.testing import FakeGemini, Reply, vertex_client_kwargs
+from otel_gemini.testing import batches as fake_batches
 from otel_gemini.testing.bodies import error
 
 D = Decimal
@@ -72,8 +74,10 @@ class Case:
     http_status: int = 200
     semconv_gap: str = ""
     door_a: bool = True
+    batch: bool = False
+    """Door a is a batch job with this one inlined response (created at ``start``), read by ``batches.get``."""
     start: float | None = None
-    """The request's start for doors b and c (None: now)."""
+    """The request's start (None: now); for a batch job, its create time."""
 
     def body(self) -> dict[str, Any]:
         if self.http_status != 200:
@@ -162,7 +166,12 @@ CASES = [
     Case("e6_batch_tier", "gemini-2.5-flash", {
         "promptTokenCount": 10000, "candidatesTokenCount": 1000, "thoughtsTokenCount": 1000, "totalTokenCount": 12000},
         D("0.004"), _in("0.0015", "0.00125", reasoning__text="0.00125"),
-        headers={"x-gemini-service-tier": "batch"}, door_a=False, semconv_gap="tier"),
+        headers={"x-gemini-service-tier": "batch"}, batch=True, semconv_gap="tier"),
+    # A batch job created 2026-11-30 23:59:30 Pacific, read after 4 Argon's 2026-12-01 change: its create time
+    # prices it at the old Batch rates: 1,000 × 1.00 = 0.001; 500 × 5.00 = 0.0025 → 0.0035 (new rates: 0.007)
+    Case("batch_job_priced_at_create_time", "gemini-4-argon", K, D("0.0035"), _in("0.001", "0.0025"),
+         headers={"x-gemini-service-tier": "batch"}, batch=True, semconv_gap="tier",
+         start=pacific.day_start_epoch(date(2026, 12, 1)) - 30),
 ]
 
 
@@ -185,10 +194,9 @@ def _diff(recorder: Any, metric: Any, before: dict[Any, Any]) -> dict[Any, Decim
 class Doors:
     """One instrumented process (door a), one agent (door b), the CLI (door c), for the whole module."""
 
-    def __init__(self, fake: FakeGemini, agent: Agent, tracer_provider: TracerProvider,
-                 spans: InMemorySpanExporter, instrumentor: Any) -> None:
+    def __init__(self, fake: FakeGemini, agent: Agent, spans: InMemorySpanExporter, instrumentor: Any) -> None:
         self.fake, self.agent, self.spans, self.instrumentor = fake, agent, spans, instrumentor
-        self.tracer_provider = tracer_provider
+        self.store = fake_batches.install(fake)
 
     def _seen(self, recorder: Any, act: Any) -> Seen:
         metrics = (semconv.COST, semconv.PAID_TIER_EQUIVALENT, semconv.REQUESTS)
@@ -217,6 +225,8 @@ class Doors:
         kwargs = vertex_client_kwargs(self.fake)
         client = genai.Client(**{**kwargs, "location": case.location}) if case.location else genai.Client(
             api_key="k", http_options=kwargs["http_options"])
+        if case.batch:
+            return self._batch(client, case), None
         self.fake.push(Reply(status=case.http_status, body=case.body(), headers=case.headers))
 
         def call() -> None:
@@ -228,6 +238,20 @@ class Doors:
         seen = self._seen(self.instrumentor.telemetry.recorder, call)
         span = [s for s in self.spans.get_finished_spans() if s.instrumentation_scope.name == "otel_gemini"][-1]
         return seen, span
+
+    def _batch(self, client: Any, case: Case) -> Seen:
+        start = case.start
+        self.store.create_time = datetime.fromtimestamp(start, timezone.utc).isoformat() if start else None
+        try:
+            job = client.batches.create(model=case.model, src=[{"contents": "hi"}])
+        finally:
+            self.store.create_time = None
+
+        def read() -> None:
+            self.store.finish(job.name, [{"response": case.body()}])
+            client.batches.get(name=job.name)
+
+        return self._seen(self.instrumentor.telemetry.recorder, read)
 
     # -- door b: the agent, fed by a real OTLP/HTTP exporter -----------------------------------------------
 
@@ -320,7 +344,7 @@ def doors(fake: FakeGemini) -> Iterator[Doors]:
     options = AgentOptions(otlp_grpc_port=0, otlp_http_port=0, metrics_port=0, settings=load_settings(SETTINGS))
     try:
         with Agent(options) as agent:
-            yield Doors(fake, agent, tracer_provider, spans, instrumentor)
+            yield Doors(fake, agent, spans, instrumentor)
     finally:
         otel_gemini.uninstrument()
 
@@ -332,9 +356,11 @@ def _same(seen: Seen, case: Case, door: str) -> None:
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_one_bill_through_every_door(case: Case, doors: Doors, tmp_path: Path, capsys: Any) -> None:
+    span = None
     if case.door_a:
         seen, span = doors.library(case)
         _same(seen, case, "library")
+    if span is not None:
         own = _own(dict(span.attributes), case)
         start_ns, end_ns = span.start_time, span.end_time
     else:
