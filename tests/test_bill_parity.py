@@ -74,6 +74,8 @@ class Case:
     http_status: int = 200
     semconv_gap: str = ""
     door_a: bool = True
+    stream: bool = False
+    """Door a streams it (a first chunk without usage, then the case's body)."""
     batch: bool = False
     """Door a is a batch job with this one inlined response (created at ``start``), read by ``batches.get``."""
     start: float | None = None
@@ -127,6 +129,8 @@ CASES = [
          headers={"x-gemini-service-tier": "flex"}, semconv_gap="tier"),
     Case("flex_only_in_usage_metadata", "gemini-2.5-flash", {**K, "serviceTier": "flex"}, D("0.000775"),
          _in("0.00015", "0.000625"), semconv_gap="tier"),
+    Case("flex_only_in_usage_metadata_stream", "gemini-2.5-flash", {**K, "serviceTier": "flex"}, D("0.000775"),
+         _in("0.00015", "0.000625"), semconv_gap="tier", stream=True),
     # Priority: 1,000 × 0.54 = 0.00054; 500 × 4.50 = 0.00225 → 0.00279
     Case("priority_header", "gemini-2.5-flash", K, D("0.00279"), _in("0.00054", "0.00225"),
          headers={"x-gemini-service-tier": "priority"}, semconv_gap="tier"),
@@ -227,11 +231,18 @@ class Doors:
             api_key="k", http_options=kwargs["http_options"])
         if case.batch:
             return self._batch(client, case), None
-        self.fake.push(Reply(status=case.http_status, body=case.body(), headers=case.headers))
+        if case.stream:
+            first = {"candidates": [{"content": {"role": "model", "parts": [{"text": "o"}]}}]}
+            self.fake.push(Reply(chunks=[first, case.body()], headers=case.headers))
+        else:
+            self.fake.push(Reply(status=case.http_status, body=case.body(), headers=case.headers))
 
         def call() -> None:
             try:
-                client.models.generate_content(model=case.model, contents="hi")
+                if case.stream:
+                    list(client.models.generate_content_stream(model=case.model, contents="hi"))
+                else:
+                    client.models.generate_content(model=case.model, contents="hi")
             except errors.APIError:
                 assert case.http_status != 200
 

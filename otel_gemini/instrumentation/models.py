@@ -78,9 +78,8 @@ def _start(
             span=coexist.span_for_call(telemetry.settings, outside),
         )
         content.request(state, kwargs)
-        if not stream:
-            state.on_raw = functools.partial(body_tier, state)
-            state.on_raw.needle = '"serviceTier"'  # type: ignore[attr-defined]
+        state.on_raw = functools.partial(body_tier, state)  # the tier in usageMetadata when no header says
+        state.on_raw.needle = '"serviceTier"'  # type: ignore[attr-defined]
         config = kwargs.get("config")
         if config is not None:
             state.requested_tier = requested_tier(config)
