@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 from otel_gemini.pricing import engine
 from otel_gemini.pricing.engine import Cost, CostLine
+from otel_gemini.pricing.table import RateCard
 from otel_gemini.usage import Usage
 
 if TYPE_CHECKING:
@@ -165,7 +166,8 @@ def bill(pricer: "Pricer", facts: Facts) -> Bill:
 
 
 def _grounding(
-    pricer: "Pricer", card: object, model_id: str | None, tool: str, queries: int, at: float, factor: Decimal,
+    pricer: "Pricer", card: RateCard | None, model_id: str | None, tool: str, queries: int, at: float,
+    factor: Decimal,
 ) -> Charge | None:
     """A grounding fee in the unit the rate card names: per grounded prompt (one) or per executed search query.
 
@@ -174,7 +176,7 @@ def _grounding(
     """
     if not queries:
         return None
-    grounding = getattr(card, "grounding", None)
+    grounding = card.grounding if card is not None else None
     unit = str(grounding["unit"]) if grounding else "prompt"
     units = queries if unit == "query" else 1
     if tool != SEARCH:
@@ -183,5 +185,5 @@ def _grounding(
         return None
     billable = pricer.allowance.billable(grounding, units, at)
     line = CostLine("grounding", "text", billable * Decimal(grounding["per_1000"]) / 1000 * factor)
-    cost = pricer.finish(Cost(engine.PRICED, (line,), card.model_id, "standard", False, card.source), model_id)  # type: ignore[attr-defined]
+    cost = pricer.finish(Cost(engine.PRICED, (line,), card.model_id, "standard", False, card.source), model_id)
     return Charge(cost, grounding=((tool, unit, units),))
