@@ -73,32 +73,51 @@ def cmd_prices(args: argparse.Namespace) -> int:
     return 0
 
 
+def _grounding(document: Any, args: argparse.Namespace) -> tuple[tuple[str, int], ...]:
+    """Search/Maps grounding of a response body (``webSearchQueries``, Maps chunks), or as the flags say."""
+    candidates = document.get("candidates") if isinstance(document, dict) else None
+    metadata = (candidates[0].get("groundingMetadata") if candidates and isinstance(candidates[0], dict) else None) or {}
+    queries = len(metadata.get("webSearchQueries") or ())
+    maps = any(isinstance(c, dict) and c.get("maps") for c in metadata.get("groundingChunks") or ())
+    queries = args.search_queries or queries
+    if not (queries or maps or args.grounded):
+        return ()
+    return (("google_maps" if maps and not queries else "google_search", queries or 1),)
+
+
 def cmd_price(args: argparse.Namespace) -> int:
+    """One response through the same billing function the library and the agent use (pricing/bill.py)."""
+    from otel_gemini.pricing.bill import Facts, bill
+    from otel_gemini.pricing.pricer import Pricer
+
     table = price_table.load(args.prices)
     with open(args.usage, encoding="utf-8") as handle:
         document = json.load(handle)
     usage_metadata = document.get("usageMetadata", document.get("usage_metadata", document))
     usage = extract_usage(usage_metadata)
-    model = args.model or document.get("modelVersion")
-    cost = engine.price_response(
-        table, model, usage, at=_at(args.at), service_tier=args.service_tier or (usage.service_tier if usage else None),
-        platform=args.platform,
-        grounded_retrieval=args.grounded, markup=Decimal(args.markup), free_tier=args.free_tier,
-    )
-    print(f"model {model} -> {cost.model_id or 'unknown'}; tier {cost.service_tier}; status {cost.status}")
-    if cost.status == engine.UNPRICED:
+    served = document.get("modelVersion")
+    model = args.model or served
+    pricer = Pricer(table, billing_tier="free" if args.free_tier else "tier1", tuned_models=args.tuned_models or "",
+                    markup=Decimal(args.markup))
+    billed = bill(pricer, Facts(
+        usage, model, served, args.service_tier, _grounding(document, args), _at(args.at), args.platform,
+        args.location, http_failed=args.failed,
+    ))
+    print(f"model {model} -> {billed.model_id or 'unknown'}; tier {billed.service_tier}; status {billed.status}")
+    if billed.status == engine.UNPRICED:
         print("no price for this model: counted as unpriced, never $0", file=sys.stderr)
         return 2
-    if usage is None:
+    if usage is None and not args.failed:
         print("no usageMetadata in the file: unmetered", file=sys.stderr)
         return 2
-    if cost.long_context:
+    if billed.long_context:
         print("prompt over the long-context threshold: every token class at the >200k rates")
-    for line in cost.lines:
+    for line in billed.lines:
         print(f"  {line.cost_type:<11} {line.modality:<9} ${format(line.amount.normalize(), 'f')}")
-    print(f"total ${format(cost.total.normalize(), 'f')}  (source: {table.source_url(cost.source) if cost.source else '-'})")
-    if cost.list_price is not None:
-        print(f"free tier: paid-tier price would be ${format(cost.list_price.normalize(), 'f')}")
+    source = billed.source
+    print(f"total ${format(billed.total.normalize(), 'f')}  (source: {table.source_url(source) if source else '-'})")
+    if billed.list_price is not None:
+        print(f"free tier: paid-tier price would be ${format(billed.list_price.normalize(), 'f')}")
     return 0
 
 
@@ -250,13 +269,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         tool.set_defaults(func=func)
 
     price = commands.add_parser("price", help="price one call's usage, line by line")
-    price.add_argument("--model", help="model id (default: the file's modelVersion)")
+    price.add_argument("--model", help="model id as requested (default: the file's modelVersion, which is the "
+                       "served model and wins when the table knows it)")
     price.add_argument("--usage", required=True, help="JSON: a response body or its usageMetadata")
     price.add_argument("--service-tier", choices=engine.SERVICE_TIERS,
-                       help="tier as served (default: the file's usageMetadata.serviceTier, else standard)")
-    price.add_argument("--at", help="Pacific day of the request (YYYY-MM-DD); default today")
+                       help="tier as served, the x-gemini-service-tier header (default: the file's "
+                       "usageMetadata.serviceTier, else standard)")
+    price.add_argument("--at", help="Pacific day the request started (YYYY-MM-DD, priced at its noon); default now")
     price.add_argument("--platform", default="gemini", choices=("gemini", "vertex_ai"))
-    price.add_argument("--grounded", action="store_true", help="Search/Maps grounding used: tool-use tokens not billed")
+    price.add_argument("--grounded", action="store_true",
+                       help="Search grounding used (also read from the file's groundingMetadata): tool-use tokens "
+                            "not billed, the grounding fee charged")
+    price.add_argument("--search-queries", type=int, default=0,
+                       help="search queries the grounded response executed (default: the file's webSearchQueries)")
+    price.add_argument("--location", help="Vertex location of the endpoint (not 'global': regional surcharge)")
+    price.add_argument("--tuned-models", help="tuned model=base model pairs (as OTEL_GEMINI_TUNED_MODELS)")
+    price.add_argument("--failed", action="store_true", help="the HTTP request failed (non-2xx): never charged")
     price.add_argument("--markup", default="1", help="multiplier, e.g. 1.15 for a proxy's 15%% fee")
     price.add_argument("--free-tier", action="store_true", help="the project is on the free tier")
     price.add_argument("--prices", help="override file (as OTEL_GEMINI_PRICES)")

@@ -190,6 +190,9 @@ def wrap_function(module: str, qualname: str, wrapper: Callable[..., Any]) -> tu
 def _raw(state: CallState, http_method: Any, path: Any, response: Any) -> None:
     try:
         body = getattr(response, "body", None)
+        needle = getattr(state.on_raw, "needle", None)  # a hook that reads one key skips bodies without it
+        if needle is not None and isinstance(body, str) and needle not in body:
+            return
         parsed = json.loads(body) if body else {}
         if isinstance(parsed, dict):
             state.on_raw(str(http_method).upper(), str(path), parsed)
@@ -220,10 +223,63 @@ def _raw_wrapper(is_async: bool) -> Callable[..., Any]:
     return wrapper
 
 
+def _args(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, Any]:
+    return kwargs.get("http_method", args[0] if args else ""), kwargs.get("path", args[1] if len(args) > 1 else "")
+
+
+def _tap(state: CallState, method: Any, path: Any, stream: Any) -> Any:
+    """A streamed response's chunks, each body shown to the call's raw hook on its way to the SDK, unchanged."""
+    try:
+        for item in stream:
+            _raw(state, method, path, item)
+            yield item
+    finally:
+        close = getattr(stream, "close", None)
+        if close is not None:
+            close()
+
+
+async def _tap_async(state: CallState, method: Any, path: Any, stream: Any) -> Any:
+    try:
+        async for item in stream:
+            _raw(state, method, path, item)
+            yield item
+    finally:
+        close = getattr(stream, "aclose", None)
+        if close is not None:
+            await close()
+
+
+def _streamed_wrapper(is_async: bool) -> Callable[..., Any]:
+    """Around the api client's streamed request: chunk bodies carry what the parsed chunks drop (serviceTier)."""
+    if is_async:
+
+        async def async_wrapper(
+            wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
+        ) -> Any:
+            stream = await wrapped(*args, **kwargs)
+            state = current_call.get()
+            if state is None or state.on_raw is None:
+                return stream
+            return _tap_async(state, *_args(args, kwargs), stream)
+
+        return async_wrapper
+
+    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        stream = wrapped(*args, **kwargs)
+        state = current_call.get()
+        if state is None or state.on_raw is None:
+            return stream
+        return _tap(state, *_args(args, kwargs), stream)
+
+    return wrapper
+
+
 def instrument_raw(telemetry: Telemetry) -> list[tuple[Any, str]]:
-    """The raw-body hook on google-genai's api client (one-shot requests only; streams are parsed per chunk)."""
+    """The raw-body hook on google-genai's api client: one-shot bodies, and each chunk of a streamed one."""
     wrapped = []
-    for method, is_async in (("request", False), ("async_request", True)):
+    for method, is_async in (("request", False), ("async_request", True), ("request_streamed", False),
+                             ("async_request_streamed", True)):
         try:
             from google.genai import _api_client
 
@@ -231,6 +287,7 @@ def instrument_raw(telemetry: Telemetry) -> list[tuple[Any, str]]:
         except (ImportError, AttributeError):
             _guard.warn_once(f"missing:BaseApiClient.{method}", "otel-gemini: google-genai has no BaseApiClient.%s", method)
             continue
-        wrap_function_wrapper("google.genai._api_client", f"BaseApiClient.{method}", _raw_wrapper(is_async))
+        make = _streamed_wrapper if method.endswith("streamed") else _raw_wrapper
+        wrap_function_wrapper("google.genai._api_client", f"BaseApiClient.{method}", make(is_async))
         wrapped.append((_api_client.BaseApiClient, method))
     return wrapped

@@ -14,13 +14,14 @@ SDK's own exception, raised unchanged.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 from wrapt import wrap_function_wrapper
 
 from otel_gemini import _guard, semconv
 from otel_gemini.instrumentation import coexist, content
-from otel_gemini.instrumentation._call import CallState, Hop, current_call
+from otel_gemini.instrumentation._call import CallState, Hop, body_tier, current_call
 from otel_gemini.instrumentation._operation import Active, endpoint_of
 from otel_gemini.instrumentation._streams import AsyncStreamProxy, SyncStreamProxy, observe_hop, observe_hop_async
 from otel_gemini.instrumentation._telemetry import Telemetry
@@ -77,6 +78,8 @@ def _start(
             span=coexist.span_for_call(telemetry.settings, outside),
         )
         content.request(state, kwargs)
+        state.on_raw = functools.partial(body_tier, state)  # the tier in usageMetadata when no header says
+        state.on_raw.needle = '"serviceTier"'  # type: ignore[attr-defined]
         config = kwargs.get("config")
         if config is not None:
             state.requested_tier = requested_tier(config)
