@@ -152,6 +152,8 @@ CASES = [
     # An unfamiliar served version of a known model bills as requested: 0.0003 + 0.00125 = 0.00155
     Case("unknown_served_version", "gemini-2.5-flash", K, D("0.00155"), _in("0.0003", "0.00125"),
          served="gemini-2.5-flash-exp-0420"),
+    # Routed to a model the table does not know (not a version of the requested one): unpriced, never the old price
+    Case("routed_to_unknown_model", "gemini-3.8-flash", K, D(0), {}, status="unpriced", served="gemini-3.9-flash"),
     # Tuned endpoint on a regional Vertex endpoint, response naming the base model: × 1.5 × 1.1 → 0.0025575
     Case("tuned_vertex_names_base", TUNED, K, D("0.0025575"), _in("0.000495", "0.0020625"),
          served="gemini-2.5-flash", location="us-central1"),

@@ -6,7 +6,8 @@ interactions. The resolution rules live here once, so the same response gets the
 door it comes through (tests/test_bill_parity.py drives every rule case through three of them):
 
 * **which model**: the served model (``modelVersion``) wins, unless the table does not know it while it knows the
-  requested one (an unfamiliar served version bills as requested); a requested tuned model keeps the tuned
+  requested one and the served id is a version of it (``gemini-2.5-flash-exp-0420`` bills as requested; a
+  request routed to an unknown model is unpriced); a requested tuned model keeps the tuned
   multiplier even when the response names its base model;
 * **which tier**: as served, the ``x-gemini-service-tier`` header first, else ``usageMetadata.serviceTier``;
 * **which instant**: the request's start (``Facts.at``): Google's dated prices apply to the request's date;
@@ -131,9 +132,20 @@ def billed_model(
     request_id, request_tuned = pricer.resolve(request_model)
     if served_model:
         served_id, served_tuned = pricer.resolve(served_model)
-        if served_id is not None or request_id is None:
+        if served_id is not None or request_id is None or not _version_of(served_model, request_id):
             return served_model, served_id, served_tuned or request_tuned
     return request_model, request_id, request_tuned
+
+
+def _version_of(served_model: str, request_id: str) -> bool:
+    """Whether an unknown served id is a snapshot of the requested model (``gemini-2.5-flash-exp-0420``).
+
+    Only then does the requested model's price stand in. A request routed to a model the table does not know
+    (a shut-down id served by its successor, "billed at the new model's rates") stays unpriced and is named,
+    never billed at the old model's rates.
+    """
+    name = served_model.strip().lower().rsplit("/", 1)[-1]
+    return name.startswith(request_id + "-")
 
 
 def bill(pricer: "Pricer", facts: Facts) -> Bill:
