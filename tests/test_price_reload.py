@@ -110,14 +110,20 @@ def test_running_app_swaps_tables_with_calls_in_flight(instrument_with: Any, cli
     assert t.prom("otel_gemini_price_table_checked_timestamp_seconds") == checked
 
 
-def test_override_file_adds_an_unknown_model_without_a_restart(instrument_with: Any, client: Any, tmp_path: Path) -> None:
+def test_override_file_adds_an_unknown_model_without_a_restart(
+    instrument_with: Any, client: Any, tmp_path: Path, caplog: Any,
+) -> None:
     override = tmp_path / "prices.json"
     override.write_text("{}", encoding="utf-8")
     t = instrument_with(prices_path=str(override), prices_cache_dir=str(tmp_path / "cache"),
                         prices_reload_seconds=RELOAD_S)
-    client.models.generate_content(model="gemini-9-flash", contents="hello")
-    assert t.exact("gemini_requests_total", gemini_pricing_status="unpriced", gen_ai_request_model="gemini-9-flash") == 1
-    assert t.exact("gemini_cost_usd_total") == 0
+    with caplog.at_level("WARNING", logger="otel_gemini"):
+        for _ in range(2):
+            client.models.generate_content(model="gemini-9-flash", contents="hello")
+    assert t.exact("gemini_requests_total", gemini_pricing_status="unpriced", gen_ai_request_model="gemini-9-flash") == 2
+    assert t.exact("gemini_cost_usd_total") == 0  # unpriced, never $0 of cost
+    named = [r for r in caplog.records if "gemini-9-flash" in r.getMessage()]
+    assert len(named) == 1 and "prices update" in named[0].getMessage()  # named once, with the way to fix it
 
     recorder = t.instrumentor.telemetry.recorder
     ((_checked, first_digest, origin), _), = recorder.gauge_values(semconv.PRICE_TABLE_INFO)
@@ -192,3 +198,16 @@ def test_running_agent_swaps_tables_with_exports_in_flight(tmp_path: Path) -> No
         (labels, value), = samples(agent, "otel_gemini_price_table_info")
         assert (labels["checked_on"], labels["origin"], value) == (newer["checked_on"], "cache", 1)
     assert agent.watcher is not None and agent.watcher._thread is None  # stopped with the agent
+
+
+def test_a_corrupt_file_landing_in_the_cache_is_skipped(instrument_with: Any, client: Any, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    t = instrument_with(prices_cache_dir=str(cache), prices_reload_seconds=RELOAD_S)
+    recorder = t.instrumentor.telemetry.recorder
+    before = recorder.gauge_values(semconv.PRICE_TABLE_INFO)
+    cache.mkdir()
+    (cache / "prices-2999-01-01-0123456789ab.json").write_text('{"checked_on": "2999-01-01"}', encoding="utf-8")
+    wait_for(lambda: t.exact("otel_gemini_internal_errors_total", component="price_cache") >= 1)
+    assert recorder.gauge_values(semconv.PRICE_TABLE_INFO) == before
+    client.models.generate_content(model=MODEL, contents="hello")
+    assert t.exact("gemini_requests_total", gemini_pricing_status="priced") == 1

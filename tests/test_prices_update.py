@@ -142,7 +142,7 @@ def test_older_than_bundled_is_refused_with_an_empty_cache(tmp_path: Path) -> No
     old = write(tmp_path / "old.json", table(-1))
     refused = cli("prices", "update", "--file", str(old), "--cache-dir", str(tmp_path / "cache"))
     assert refused.returncode == 1
-    assert refused.stderr.startswith(f"refused: older than the table in force (") and "bundled" in refused.stderr
+    assert refused.stderr.startswith("refused: older than the table in force (") and "bundled" in refused.stderr
     assert files(tmp_path / "cache") == []
 
 
