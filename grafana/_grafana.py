@@ -42,6 +42,7 @@ SCOPES: dict[str, tuple[str, ...]] = {
         "gemini_cost_pacific_month_usd_total", "gemini_spend_limit_usd", "gemini_pacific_calendar_info",
         "gemini_pacific_month_end_timestamp_seconds", "otel_gemini_internal_errors_total",
         "otel_gemini_label_overflow_total", "otel_gemini_price_table_checked_timestamp_seconds",
+        "otel_gemini_price_table_info",
     )},
     **{name: ("job",) for name in (
         "otel_gemini_agent_spans_total", "otel_gemini_agent_requests_total",

@@ -14,6 +14,7 @@ DAY = 86400
 INTERNAL = "otel_gemini_internal_errors_total"
 OVERFLOW = "otel_gemini_label_overflow_total"
 PRICES = "otel_gemini_price_table_checked_timestamp_seconds"
+TABLE_INFO = "otel_gemini_price_table_info"
 
 
 def agent(metric: str, by: str, per: str = "second") -> tuple[str, str]:
@@ -31,13 +32,20 @@ def build() -> Dashboard:
     d.add(
         stat("Price table age", "How old are the prices? Time since the price table was last compared with "
              "Google's pricing pages (its checked_on day), oldest per job. The stale-price-table alert fires past "
-             "45 days: upgrade otel-gemini or point OTEL_GEMINI_PRICES at a newer table.",
+             "45 days: run `otel-gemini prices update` (no restart needed) or upgrade otel-gemini.",
              [(f"time() - min by (job) ({sel(PRICES)})", "{{job}}")], unit="s", w=6, h=6, decimals=0,
              thresholds=[(None, "green"), (30 * DAY, "orange"), (45 * DAY, "red")]),
-        table("Price table checked, per replica", "Do all replicas run the same price table? The checked_on day "
-              "each instance reports (as a date).",
-              [(f"max by (job, instance, gemini_project) ({sel(PRICES)}) * 1000", "")], unit="dateTimeAsIso",
-              w=18, h=6),
+        stat("Price tables per job", "Do all replicas run the same table? Distinct price tables (by digest) the "
+             "processes of each job price with now: 1 = all the same. Above 1 for 30 minutes fires "
+             "GeminiPriceTablesDiffer (a `prices update` that reached some replicas only, differing override "
+             "files, mixed versions).",
+             [(f"count by (job) (count by (job, digest) ({sel(TABLE_INFO)}))", "{{job}}")], w=6, h=6, decimals=0,
+             thresholds=[(None, "green"), (2, "red")]),
+        table("Which table each replica runs", "Per instance: the price table's checked_on day, digest (SHA-256 "
+              "prefix of the table in force) and origin (bundled, cache = installed by `otel-gemini prices "
+              "update`, +override = an OTEL_GEMINI_PRICES file merged over it).",
+              [(f"max by (job, instance, gemini_project, checked_on, digest, origin) ({sel(TABLE_INFO)})", "")],
+              w=12, h=6),
     )
 
     d.row("otel-gemini's own errors")

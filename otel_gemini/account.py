@@ -8,8 +8,9 @@ import calendar
 
 from otel_gemini import limits, semconv
 from otel_gemini.config import Settings, parse_billing_tier, parse_metric_labels
+from otel_gemini.pricing import cache
 from otel_gemini.pricing.pricer import Pricer
-from otel_gemini.pricing.table import PriceTable
+from otel_gemini.pricing.watch import TableWatcher
 from otel_gemini.recording import Recorder
 
 
@@ -26,23 +27,51 @@ def set_limits(recorder: Recorder, settings: Settings) -> None:
         recorder.set_gauge(semconv.QUOTA_LIMIT if kind == "quota" else semconv.SPEND_LIMIT, key, value)
 
 
+def cache_dir(settings: Settings) -> str:
+    return settings.prices_cache_dir or str(cache.default_dir())
+
+
+def load_table(settings: Settings) -> cache.Loaded:
+    """The newest valid table of the cache directory (the bundled one as the floor), the override file merged over."""
+    return cache.resolve(cache_dir(settings), settings.prices_path)
+
+
+def use_table(recorder: Recorder, pricer: Pricer, loaded: cache.Loaded) -> None:
+    """Price with ``loaded`` from now on: one reference assignment, so a call never waits for a swap."""
+    pricer.table = loaded.table
+    recorder.set_gauge(semconv.PRICE_TABLE_CHECKED, (), float(calendar.timegm(loaded.checked_on.timetuple())))
+    recorder.replace_gauge(
+        semconv.PRICE_TABLE_INFO, {(loaded.checked_on.isoformat(), loaded.digest[:12], loaded.origin): 1.0},
+    )
+
+
 def books(
-    settings: Settings, table: PriceTable, extra_labels: tuple[str, ...] = (),
+    settings: Settings, loaded: cache.Loaded, extra_labels: tuple[str, ...] = (),
 ) -> tuple[Recorder, Pricer]:
     """The recorder (labels, caps, project, limits, price-table date) and the pricer (plan, tuned models, markup).
 
     ``extra_labels`` join the attribution labels on the call metrics: the agent's ``gemini.estimate``.
     """
-    recorder = Recorder(
-        model_label_limit=settings.model_label_limit, known_model=lambda m: table.normalize(m) is not None,
+    pricer = Pricer(
+        loaded.table, billing_tier=settings.billing_tier, tuned_models=settings.tuned_models,
+        grounding_allowance=settings.grounding_allowance, markup=settings.markup,
+    )
+    recorder = Recorder(  # known_model reads pricer.table each time, so a model a new table adds gets its label
+        model_label_limit=settings.model_label_limit, known_model=lambda m: pricer.table.normalize(m) is not None,
         attribution_keys=parse_metric_labels(settings.metric_labels) + extra_labels,
         label_value_limit=settings.label_value_limit,
     )
     recorder.project = settings.project
     set_limits(recorder, settings)
-    recorder.set_gauge(semconv.PRICE_TABLE_CHECKED, (), float(calendar.timegm(table.checked_on.timetuple())))
-    pricer = Pricer(
-        table, billing_tier=settings.billing_tier, tuned_models=settings.tuned_models,
-        grounding_allowance=settings.grounding_allowance, markup=settings.markup,
-    )
+    use_table(recorder, pricer, loaded)
     return recorder, pricer
+
+
+def watch_table(settings: Settings, recorder: Recorder, pricer: Pricer, loaded: cache.Loaded) -> TableWatcher | None:
+    """The reload thread (pricing/watch.py), started; None when OTEL_GEMINI_PRICES_RELOAD_SECONDS is 0."""
+    if not settings.prices_reload_seconds:
+        return None
+    return TableWatcher(
+        cache_dir(settings), settings.prices_path, settings.prices_reload_seconds, loaded,
+        lambda new: use_table(recorder, pricer, new),
+    ).start()

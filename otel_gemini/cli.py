@@ -14,7 +14,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Callable, Sequence
 
-from otel_gemini.pricing import compare, compare_report, engine, pacific, peers
+from otel_gemini.pricing import cache, compare, compare_report, engine, pacific, peers
 from otel_gemini.pricing import table as price_table
 from otel_gemini.usage import extract_usage
 
@@ -38,11 +38,22 @@ def _rate_text(raw: Any) -> str:
     return f"{default} ({extras})" if extras else default
 
 
+def _in_force(args: argparse.Namespace) -> cache.Loaded:
+    """The table an app or agent started now would price with (cache directory, override file, environment)."""
+    from otel_gemini import account
+    from otel_gemini.config import load_settings
+
+    settings = load_settings({"prices_path": args.prices, "prices_cache_dir": getattr(args, "cache_dir", None)})
+    return account.load_table(settings)
+
+
 def cmd_prices(args: argparse.Namespace) -> int:
-    table = price_table.load(args.prices)
+    loaded = _in_force(args)
+    table = loaded.table
     at = _at(args.at)
     day = pacific.pacific_date(at)
     age = (date.today() - table.checked_on).days
+    print(f"Price table in force: {loaded.describe()}.")
     print(f"Price table checked on {table.checked_on} ({age} days ago); prices in USD per 1M tokens as of {day} (Pacific).")
     if age > STALE_AFTER_DAYS:
         print(f"warning: the price table is older than {STALE_AFTER_DAYS} days; check Google's pricing page "
@@ -73,6 +84,34 @@ def cmd_prices(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_prices_update(args: argparse.Namespace) -> int:
+    """Install a newer table into the cache directory; running processes pick it up (docs/configuration.md)."""
+    from otel_gemini import account
+    from otel_gemini.config import ConfigError, load_settings
+    from otel_gemini.pricing import updates
+
+    try:
+        settings = load_settings({"prices_cache_dir": args.cache_dir, "prices_url": args.url})
+    except ConfigError as problem:
+        print(f"otel-gemini prices update: {problem}", file=sys.stderr)
+        return 2
+    try:
+        if args.file:
+            body, where = updates.read_file(args.file), str(args.file)
+        else:
+            url = settings.prices_url or updates.DEFAULT_URL
+            body, where = updates.fetch(url, args.timeout), updates.display_url(url)
+        outcome = updates.install(body, account.cache_dir(settings), where)
+    except updates.Refused as refusal:
+        print(f"refused: {refusal}", file=sys.stderr)
+        return 1
+    except OSError as problem:  # the cache directory cannot be written
+        print(f"refused: could not write the cache directory ({problem})", file=sys.stderr)
+        return 1
+    print(outcome.message)
+    return 0
+
+
 def _grounding(document: Any, args: argparse.Namespace) -> tuple[tuple[str, int], ...]:
     """Search/Maps grounding of a response body (``webSearchQueries``, Maps chunks), or as the flags say."""
     candidates = document.get("candidates") if isinstance(document, dict) else None
@@ -90,7 +129,7 @@ def cmd_price(args: argparse.Namespace) -> int:
     from otel_gemini.pricing.bill import Facts, bill
     from otel_gemini.pricing.pricer import Pricer
 
-    table = price_table.load(args.prices)
+    table = _in_force(args).table
     with open(args.usage, encoding="utf-8") as handle:
         document = json.load(handle)
     usage_metadata = document.get("usageMetadata", document.get("usage_metadata", document))
@@ -249,12 +288,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="otel-gemini", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
 
-    prices = commands.add_parser("prices", help="show the bundled price table, its sources and dates")
+    prices = commands.add_parser("prices", help="show the price table in force, its sources and dates")
     prices.add_argument("--model", help="only this model (any spelling the API accepts)")
     prices.add_argument("--at", help="prices in force on this Pacific day (YYYY-MM-DD); default today")
     prices.add_argument("--prices", help="override file (as OTEL_GEMINI_PRICES)")
+    prices.add_argument("--cache-dir", help="installed tables (as OTEL_GEMINI_PRICES_CACHE_DIR)")
     prices.set_defaults(func=cmd_prices)
     prices_sub = prices.add_subparsers(dest="prices_command")
+    update = prices_sub.add_parser(
+        "update", help="install a newer price table (fetched, or from a file) for running processes to pick up",
+    )
+    source = update.add_mutually_exclusive_group()
+    source.add_argument("--url", help="fetch from here (default: OTEL_GEMINI_PRICES_URL, else the project's table)")
+    source.add_argument("--file", help="a table file on disk instead of fetching")
+    update.add_argument("--cache-dir", help="where to install (as OTEL_GEMINI_PRICES_CACHE_DIR)")
+    update.add_argument("--timeout", type=_positive_seconds, default=30.0,
+                        help="give up fetching after this many seconds in all (default 30)")
+    update.set_defaults(func=cmd_prices_update)
     diff = prices_sub.add_parser("diff", help="what replacing price file OLD by NEW changes, with sample bills")
     diff.add_argument("old", metavar="OLD", help="price file, or 'bundled' for the bundled table")
     diff.add_argument("new", metavar="NEW", help="price file, or 'bundled'")

@@ -20,6 +20,11 @@ class Settings:
     prometheus_port: int | None = None
     prometheus_host: str = "0.0.0.0"
     prices_path: str | None = None
+    prices_url: str | None = None
+    """Where ``otel-gemini prices update`` fetches from when given no --url/--file (None: pricing.updates.DEFAULT_URL)."""
+    prices_cache_dir: str | None = None
+    """Installed tables (None: $XDG_CACHE_HOME/otel-gemini/prices, else ~/.cache/otel-gemini/prices)."""
+    prices_reload_seconds: float = 60.0
     markup: Decimal = Decimal(1)
     model_label_limit: int = 50
     billing_tier: str = "tier1"
@@ -41,6 +46,9 @@ _ENV = {
     "prometheus_port": "OTEL_GEMINI_PROMETHEUS_PORT",
     "prometheus_host": "OTEL_GEMINI_PROMETHEUS_HOST",
     "prices_path": "OTEL_GEMINI_PRICES",
+    "prices_url": "OTEL_GEMINI_PRICES_URL",
+    "prices_cache_dir": "OTEL_GEMINI_PRICES_CACHE_DIR",
+    "prices_reload_seconds": "OTEL_GEMINI_PRICES_RELOAD_SECONDS",
     "markup": "OTEL_GEMINI_PRICE_MARKUP",
     "model_label_limit": "OTEL_GEMINI_MODEL_LABEL_LIMIT",
     "billing_tier": "OTEL_GEMINI_BILLING_TIER",
@@ -81,6 +89,11 @@ def _convert(name: str, value: Any) -> Any:
             if number < 0:
                 raise ValueError
             return number
+        if name == "prices_reload_seconds":
+            seconds = float(value)
+            if not 0 <= seconds < float("inf"):
+                raise ValueError("expected seconds >= 0 (0: never reload)")
+            return seconds
         if name == "markup":
             markup = Decimal(str(value))
             if not markup.is_finite() or markup <= 0:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import calendar
 import time
 import weakref
+from dataclasses import replace
 from typing import Any, Collection
 
 from opentelemetry import metrics, trace
@@ -16,7 +17,7 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type:
 from opentelemetry.instrumentation.utils import unwrap
 
 from otel_gemini import _guard, account, semconv
-from otel_gemini.config import load_settings
+from otel_gemini.config import Settings, load_settings
 from otel_gemini.exporters import multiprocess, otlp, prometheus
 from otel_gemini.exporters.otel_metrics import OTelMetricsBridge
 from otel_gemini.instrumentation import (
@@ -24,7 +25,7 @@ from otel_gemini.instrumentation import (
 )
 from otel_gemini.instrumentation._telemetry import Telemetry
 from otel_gemini.package import _instruments
-from otel_gemini.pricing import table as price_table
+from otel_gemini.pricing import cache
 from otel_gemini.recording import Recorder
 from otel_gemini.version import __version__
 
@@ -41,18 +42,18 @@ _bridges: "weakref.WeakKeyDictionary[Any, OTelMetricsBridge]" = weakref.WeakKeyD
 _collector: prometheus.GeminiCollector | None = None
 
 
-def _load_table(path: str | None) -> tuple[price_table.PriceTable, Exception | None]:
-    """The table to price with; a broken override file falls back to the bundled table (and is reported)."""
+def _load_table(settings: Settings) -> tuple[cache.Loaded, Exception | None]:
+    """The table to price with; a broken override file falls back to the table without it (and is reported)."""
     try:
-        return price_table.load(path), None
+        return account.load_table(settings), None
     except Exception as failure:
-        if not path:
+        if not settings.prices_path:
             raise  # the bundled table is checked by the test suite; failing here means a broken install
         _guard.logger.error(
-            "otel-gemini: the price file named by OTEL_GEMINI_PRICES could not be used (%s: %s); using the bundled "
-            "table instead.", type(failure).__name__, failure,
+            "otel-gemini: the price file named by OTEL_GEMINI_PRICES could not be used (%s: %s); pricing without "
+            "it instead.", type(failure).__name__, failure,
         )
-        return price_table.load(None), failure
+        return account.load_table(replace(settings, prices_path=None)), failure
 
 
 def _attach_bridge(recorder: Recorder, meter_provider: Any) -> OTelMetricsBridge | None:
@@ -72,6 +73,7 @@ class GeminiInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """Instruments google-genai (2.x and 3.x) with spans, metrics and exact cost."""
 
     _wrapped: list[tuple[Any, str]] = []
+    _watcher: Any = None
     telemetry: Telemetry | None = None
 
     def instrumentation_dependencies(self) -> Collection[str]:
@@ -83,8 +85,9 @@ class GeminiInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         otlp.configure_from_env()
         tracer_provider = kwargs.get("tracer_provider") or trace.get_tracer_provider()
         meter_provider = kwargs.get("meter_provider") or metrics.get_meter_provider()
-        table, table_failure = _load_table(settings.prices_path)
-        recorder, pricer = account.books(settings, table)
+        loaded, table_failure = _load_table(settings)
+        table = loaded.table
+        recorder, pricer = account.books(settings, loaded)
         _guard.set_error_counter(lambda component: recorder.count(semconv.INTERNAL_ERRORS, (component,)))
         if table_failure is not None:
             _guard.report("price_table", table_failure)
@@ -114,6 +117,7 @@ class GeminiInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             tracer=tracer, recorder=recorder, table=table, settings=settings, pricer=pricer,
             baggage_keys=recorder.attribution_keys if settings.attributes_from_baggage else (),
         )
+        self._watcher = account.watch_table(settings, recorder, pricer, loaded)
         self._wrapped = []
         for surface in _SURFACES:
             try:
@@ -122,6 +126,9 @@ class GeminiInstrumentor(BaseInstrumentor):  # type: ignore[misc]
                 _guard.report("instrument", failure)
 
     def _uninstrument(self, **kwargs: Any) -> None:
+        if self._watcher is not None:
+            self._watcher.stop()
+            self._watcher = None
         for cls, name in self._wrapped:
             unwrap(cls, name)
         self._wrapped = []

@@ -272,6 +272,11 @@ class Recorder:
         with self._lock:
             self.gauges.setdefault(metric, {})[key] = value
 
+    def replace_gauge(self, metric: semconv.MetricDef, series: Mapping[tuple[str, ...], float]) -> None:
+        """Every series of a gauge at once: an info gauge's old label set disappears as the new one appears."""
+        with self._lock:
+            self.gauges[metric] = dict(series)
+
     def add_gauge(self, metric: semconv.MetricDef, key: tuple[str, ...], delta: float) -> None:
         """Move a gauge by ``delta`` (live cached tokens, enqueued batch tokens); never below zero."""
         with self._lock:

@@ -139,6 +139,11 @@ PRICE_TABLE_CHECKED = MetricDef(
     "otel_gemini.price_table.checked", "s", "otel_gemini_price_table_checked_timestamp_seconds", "gauge",
     "When the price table was last compared against Google's pricing pages (Unix time).", (),
 )
+PRICE_TABLE_INFO = MetricDef(
+    "otel_gemini.price_table.info", "1", "otel_gemini_price_table_info", "gauge",
+    "Always 1; its labels name the price table this process prices with now (checked_on, digest, origin), so "
+    "replicas running different tables can be found.", ("checked_on", "digest", "origin"),
+)
 LABEL_OVERFLOW = MetricDef(
     "otel_gemini.label_overflow", "{value}", "otel_gemini_label_overflow_total", "counter",
     "Label values replaced by _other because a label reached its distinct-value cap.", ("label",),
@@ -236,7 +241,7 @@ COUNTERS = (
 )
 HISTOGRAMS = (DURATION, TOKEN_USAGE, TIME_TO_FIRST_CHUNK_METRIC)
 GAUGES = (
-    PRICE_TABLE_CHECKED, CACHED_TOKENS, BATCH_ENQUEUED, BATCH_JOBS, PACIFIC_CALENDAR, PACIFIC_MONTH_END, QUOTA_LIMIT,
+    PRICE_TABLE_CHECKED, PRICE_TABLE_INFO, CACHED_TOKENS, BATCH_ENQUEUED, BATCH_JOBS, PACIFIC_CALENDAR, PACIFIC_MONTH_END, QUOTA_LIMIT,
     SPEND_LIMIT,
 )
 

@@ -66,6 +66,7 @@ TOPICS = {
     "unpriced and unmetered calls": "Unpriced and unmetered calls (per minute)",
     "http attempts and retries": "Retried attempts (per minute)",
     "price table age": "Price table age",
+    "same price table on every replica": "Price tables per job",
     "own errors": "Internal errors by component (per minute)",
     "label overflow": "Label overflow by label (per minute)",
     "agent self-metrics": "Agent spans by outcome (per second)",

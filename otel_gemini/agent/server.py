@@ -26,7 +26,8 @@ from otel_gemini.agent.pipeline import ESTIMATE_LABEL, OUTCOMES, AgentStats, Pip
 from otel_gemini.agent.receiver import DEFAULT_MAX_REQUEST_BYTES, Gate, grpc_server, http_server
 from otel_gemini.config import Settings
 from otel_gemini.exporters.prometheus import GeminiCollector
-from otel_gemini.pricing import table as price_table
+from otel_gemini.pricing import cache
+from otel_gemini.pricing.watch import TableWatcher
 
 
 @dataclass
@@ -86,10 +87,12 @@ class AgentCollector(Collector):
         yield sampled
 
 
-def build_pipeline(settings: Settings, reader: Callable[[dict[str, Any]], Any] | None = None) -> Pipeline:
+def build_pipeline(
+    settings: Settings, reader: Callable[[dict[str, Any]], Any] | None = None, loaded: cache.Loaded | None = None,
+) -> Pipeline:
     """Pricer and recorder configured exactly as the library configures its own (same settings, same names)."""
-    table = price_table.load(settings.prices_path)  # a broken prices file stops the agent at start, loudly
-    recorder, pricer = account.books(settings, table, extra_labels=(ESTIMATE_LABEL,))
+    loaded = loaded or account.load_table(settings)  # a broken prices file stops the agent at start, loudly
+    recorder, pricer = account.books(settings, loaded, extra_labels=(ESTIMATE_LABEL,))
     return Pipeline(pricer, recorder, AgentStats(), reader)
 
 
@@ -132,7 +135,9 @@ class Agent:
 
     def __init__(self, options: AgentOptions, reader: Callable[[dict[str, Any]], Any] | None = None) -> None:
         self.options = options
-        self.pipeline = build_pipeline(options.settings, reader)
+        self._table = account.load_table(options.settings)
+        self.pipeline = build_pipeline(options.settings, reader, self._table)
+        self.watcher: TableWatcher | None = None
         self.recorder = self.pipeline.recorder
         self.stats = self.pipeline.stats
         self.registry = CollectorRegistry(auto_describe=True)
@@ -163,6 +168,7 @@ class Agent:
         self.http_port = int(otlp_http.server_address[1])
         self._run(otlp_http, "agent-otlp-http")
         self._grpc, self.grpc_port = grpc_server(opts.host, opts.otlp_grpc_port, front, self.gate)
+        self.watcher = account.watch_table(opts.settings, self.recorder, self.pipeline.pricer, self._table)
         self.ready = True
         return self
 
@@ -183,6 +189,8 @@ class Agent:
             self.pusher.shutdown(min(timeout, 10.0))
         if self.forwarder is not None:
             self.forwarder.close(min(timeout, 10.0))
+        if self.watcher is not None:
+            self.watcher.stop()
         for server in reversed(self._servers):  # the OTLP receivers first, /metrics last
             server.shutdown()
             server.server_close()

@@ -127,7 +127,8 @@ class Pricer:
     def unpriced(self, model: str | None, model_id: str | None, tier: str) -> Cost:
         _guard.warn_once(
             f"unpriced:{model}", "otel-gemini: no price for model %r; its calls are counted as "
-            "gemini_pricing_status=\"unpriced\" and carry no cost. Add it with an OTEL_GEMINI_PRICES file.", model,
+            "gemini_pricing_status=\"unpriced\" and carry no cost. Add it with an OTEL_GEMINI_PRICES file or "
+            "`otel-gemini prices update` (picked up without a restart).", model,
         )
         return Cost(engine.UNPRICED, model_id=model_id, service_tier=tier)
 
