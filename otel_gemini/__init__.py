@@ -18,17 +18,33 @@ Or with no code: ``opentelemetry-instrument python app.py`` (the ``google-genai-
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from otel_gemini.attribution import attributes
-from otel_gemini.instrumentor import GeminiInstrumentor
 from otel_gemini.version import __version__
+
+if TYPE_CHECKING:
+    from otel_gemini.instrumentor import GeminiInstrumentor
 
 __all__ = ["GeminiInstrumentor", "__version__", "attributes", "instrument", "uninstrument"]
 
 
-def instrument(tracer_provider: Any = None, meter_provider: Any = None, prometheus_port: int | None = None, **options: Any) -> GeminiInstrumentor:
+def __getattr__(name: str) -> Any:
+    """``GeminiInstrumentor`` on first use (PEP 562): ``import otel_gemini`` stays cheap, so code that only prices
+    (``otel_gemini.pricing``, ``otel-gemini prices``) or only runs the agent never loads the instrumentation."""
+    if name == "GeminiInstrumentor":
+        from otel_gemini.instrumentor import GeminiInstrumentor
+
+        return GeminiInstrumentor
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def instrument(
+    tracer_provider: Any = None, meter_provider: Any = None, prometheus_port: int | None = None, **options: Any
+) -> GeminiInstrumentor:
     """Instrument google-genai; calling it again is a no-op (use uninstrument() first to change settings)."""
+    from otel_gemini.instrumentor import GeminiInstrumentor
+
     instrumentor = GeminiInstrumentor()
     if not instrumentor.is_instrumented_by_opentelemetry:
         instrumentor.instrument(
@@ -38,6 +54,8 @@ def instrument(tracer_provider: Any = None, meter_provider: Any = None, promethe
 
 
 def uninstrument() -> None:
+    from otel_gemini.instrumentor import GeminiInstrumentor
+
     instrumentor = GeminiInstrumentor()
     if instrumentor.is_instrumented_by_opentelemetry:
         instrumentor.uninstrument()

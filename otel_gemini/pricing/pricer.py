@@ -13,9 +13,9 @@ from decimal import Decimal
 from typing import Mapping
 
 from otel_gemini import _guard
-from otel_gemini.config import parse_billing_tier, parse_grounding_allowance, parse_tuned_models
 from otel_gemini.pricing import engine, pacific
 from otel_gemini.pricing.engine import Cost, CostLine
+from otel_gemini.pricing.specs import parse_billing_tier, parse_grounding_allowance, parse_tuned_models
 from otel_gemini.pricing.table import PriceTable, RateCard
 from otel_gemini.usage import Usage
 
