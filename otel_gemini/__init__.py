@@ -30,18 +30,15 @@ __all__ = ["GeminiInstrumentor", "__version__", "attributes", "instrument", "uni
 
 
 def __getattr__(name: str) -> Any:
-    """``GeminiInstrumentor`` on first use (PEP 562): ``import otel_gemini`` stays cheap, so code that only prices
-    (``otel_gemini.pricing``, ``otel-gemini prices``) or only runs the agent never loads the instrumentation."""
+    # Lazy: ``otel-gemini prices``/``price`` import this package too, and pricing must run without OpenTelemetry.
     if name == "GeminiInstrumentor":
         from otel_gemini.instrumentor import GeminiInstrumentor
 
         return GeminiInstrumentor
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    raise AttributeError(f"module 'otel_gemini' has no attribute {name!r}")
 
 
-def instrument(
-    tracer_provider: Any = None, meter_provider: Any = None, prometheus_port: int | None = None, **options: Any
-) -> GeminiInstrumentor:
+def instrument(tracer_provider: Any = None, meter_provider: Any = None, prometheus_port: int | None = None, **options: Any) -> GeminiInstrumentor:
     """Instrument google-genai; calling it again is a no-op (use uninstrument() first to change settings)."""
     from otel_gemini.instrumentor import GeminiInstrumentor
 
