@@ -28,6 +28,8 @@ from typing import Any, Mapping
 from otel_gemini import semconv
 from otel_gemini.once import OncePerKey
 from otel_gemini.pricing import engine
+from otel_gemini.pricing.bill import Facts
+from otel_gemini.pricing.bill import bill as price_bill
 from otel_gemini.pricing.pricer import Pricer
 from otel_gemini.recording import Charge
 from otel_gemini.usage import extract_usage
@@ -185,9 +187,12 @@ def price_job(
             continue
         bill.succeeded += 1
         usage = extract_usage(response.get("usageMetadata"))
-        cost = pricer.tokens(job.model, usage, at=at, platform=platform, location=location, service_tier=BATCH_TIER)
         served = response.get("modelVersion")
-        bill.charges.append(Charge(cost, usage, operation, job.model, str(served) if served else None))
+        served = str(served) if served else None
+        facts = Facts(usage, job.model, served, BATCH_TIER, at=at, platform=platform, location=location)
+        for charge in price_bill(pricer, facts).charges:
+            charge.operation, charge.request_model, charge.response_model = operation, job.model, served
+            bill.charges.append(charge)
     return bill
 
 

@@ -12,9 +12,9 @@ import sys
 import time
 from datetime import date
 from decimal import Decimal
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
-from otel_gemini.pricing import engine, pacific
+from otel_gemini.pricing import compare, compare_report, engine, pacific, peers
 from otel_gemini.pricing import table as price_table
 from otel_gemini.usage import extract_usage
 
@@ -73,33 +73,99 @@ def cmd_prices(args: argparse.Namespace) -> int:
     return 0
 
 
+def _grounding(document: Any, args: argparse.Namespace) -> tuple[tuple[str, int], ...]:
+    """Search/Maps grounding of a response body (``webSearchQueries``, Maps chunks), or as the flags say."""
+    candidates = document.get("candidates") if isinstance(document, dict) else None
+    metadata = (candidates[0].get("groundingMetadata") if candidates and isinstance(candidates[0], dict) else None) or {}
+    queries = len(metadata.get("webSearchQueries") or ())
+    maps = any(isinstance(c, dict) and c.get("maps") for c in metadata.get("groundingChunks") or ())
+    queries = args.search_queries or queries
+    if not (queries or maps or args.grounded):
+        return ()
+    return (("google_maps" if maps and not queries else "google_search", queries or 1),)
+
+
 def cmd_price(args: argparse.Namespace) -> int:
+    """One response through the same billing function the library and the agent use (pricing/bill.py)."""
+    from otel_gemini.pricing.bill import Facts, bill
+    from otel_gemini.pricing.pricer import Pricer
+
     table = price_table.load(args.prices)
     with open(args.usage, encoding="utf-8") as handle:
         document = json.load(handle)
     usage_metadata = document.get("usageMetadata", document.get("usage_metadata", document))
     usage = extract_usage(usage_metadata)
-    model = args.model or document.get("modelVersion")
-    cost = engine.price_response(
-        table, model, usage, at=_at(args.at), service_tier=args.service_tier or (usage.service_tier if usage else None),
-        platform=args.platform,
-        grounded_retrieval=args.grounded, markup=Decimal(args.markup), free_tier=args.free_tier,
-    )
-    print(f"model {model} -> {cost.model_id or 'unknown'}; tier {cost.service_tier}; status {cost.status}")
-    if cost.status == engine.UNPRICED:
+    served = document.get("modelVersion")
+    model = args.model or served
+    pricer = Pricer(table, billing_tier="free" if args.free_tier else "tier1", tuned_models=args.tuned_models or "",
+                    markup=Decimal(args.markup))
+    billed = bill(pricer, Facts(
+        usage, model, served, args.service_tier, _grounding(document, args), _at(args.at), args.platform,
+        args.location, http_failed=args.failed,
+    ))
+    print(f"model {model} -> {billed.model_id or 'unknown'}; tier {billed.service_tier}; status {billed.status}")
+    if billed.status == engine.UNPRICED:
         print("no price for this model: counted as unpriced, never $0", file=sys.stderr)
         return 2
-    if usage is None:
+    if usage is None and not args.failed:
         print("no usageMetadata in the file: unmetered", file=sys.stderr)
         return 2
-    if cost.long_context:
+    if billed.long_context:
         print("prompt over the long-context threshold: every token class at the >200k rates")
-    for line in cost.lines:
+    for line in billed.lines:
         print(f"  {line.cost_type:<11} {line.modality:<9} ${format(line.amount.normalize(), 'f')}")
-    print(f"total ${format(cost.total.normalize(), 'f')}  (source: {table.source_url(cost.source) if cost.source else '-'})")
-    if cost.list_price is not None:
-        print(f"free tier: paid-tier price would be ${format(cost.list_price.normalize(), 'f')}")
+    source = billed.source
+    print(f"total ${format(billed.total.normalize(), 'f')}  (source: {table.source_url(source) if source else '-'})")
+    if billed.list_price is not None:
+        print(f"free tier: paid-tier price would be ${format(billed.list_price.normalize(), 'f')}")
     return 0
+
+
+def _table_file(name: str) -> price_table.PriceTable:
+    """``bundled``, a whole price table, or an override file (merged over the bundled table, as OTEL_GEMINI_PRICES)."""
+    if name == "bundled":
+        return price_table.load()
+    with open(name, encoding="utf-8") as handle:
+        try:
+            raw = json.load(handle)
+        except ValueError as problem:
+            raise ValueError(f"{name} is not JSON: {problem}") from None
+    if isinstance(raw, dict) and not {"checked_on", "sources", "models", "tier_multipliers"} <= raw.keys():
+        raw = price_table.merge(price_table.load().raw, raw)
+    return price_table.PriceTable(raw)
+
+
+def _review(args: argparse.Namespace, run: Callable[[float], dict[str, Any]]) -> int:
+    """diff/check: 0 no differences, 1 differences, 2 bad input (one line, never a traceback)."""
+    try:
+        at = _at(args.at)
+    except ValueError:
+        return _bad_input(args, f"--at {args.at!r} is not a YYYY-MM-DD day")
+    try:
+        result = run(at)
+    except OSError as problem:
+        return _bad_input(args, f"{problem.filename}: {problem.strerror}" if problem.filename else str(problem))
+    except ValueError as problem:  # PriceTableError, PeerFileError, bad JSON
+        return _bad_input(args, str(problem))
+    render = compare_report.render_diff if args.prices_command == "diff" else compare_report.render_check
+    print(compare.as_json(result) if args.json else render(result))
+    return 1 if result["differences"] else 0
+
+
+def _bad_input(args: argparse.Namespace, detail: str) -> int:
+    print(f"otel-gemini prices {args.prices_command}: {detail}".replace("\n", " "), file=sys.stderr)
+    return 2
+
+
+def cmd_prices_diff(args: argparse.Namespace) -> int:
+    return _review(args, lambda at: compare.diff(
+        _table_file(args.old), _table_file(args.new), at, old_name=args.old, new_name=args.new))
+
+
+def cmd_prices_check(args: argparse.Namespace) -> int:
+    return _review(args, lambda at: compare.check(
+        _table_file(args.prices or "bundled"), peers.load(args.against, pacific.pacific_date(at)), at,
+        peer_name=args.against))
 
 
 def _positive_seconds(text: str) -> float:
@@ -188,15 +254,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     prices.add_argument("--at", help="prices in force on this Pacific day (YYYY-MM-DD); default today")
     prices.add_argument("--prices", help="override file (as OTEL_GEMINI_PRICES)")
     prices.set_defaults(func=cmd_prices)
+    prices_sub = prices.add_subparsers(dest="prices_command")
+    diff = prices_sub.add_parser("diff", help="what replacing price file OLD by NEW changes, with sample bills")
+    diff.add_argument("old", metavar="OLD", help="price file, or 'bundled' for the bundled table")
+    diff.add_argument("new", metavar="NEW", help="price file, or 'bundled'")
+    check = prices_sub.add_parser("check", help="compare the table with a peer's price data (litellm, genai-prices)")
+    check.add_argument("--against", required=True, metavar="FILE",
+                       help="litellm's model_prices_and_context_window.json or genai-prices' data.json")
+    check.add_argument("--prices", help="the table to check: a whole price file, or an override file merged over "
+                       "the bundled table (default: the bundled table)")
+    for tool, func in ((diff, cmd_prices_diff), (check, cmd_prices_check)):
+        tool.add_argument("--at", help="rates in force on this Pacific day (YYYY-MM-DD); default today")
+        tool.add_argument("--json", action="store_true", help="machine-readable output")
+        tool.set_defaults(func=func)
 
     price = commands.add_parser("price", help="price one call's usage, line by line")
-    price.add_argument("--model", help="model id (default: the file's modelVersion)")
+    price.add_argument("--model", help="model id as requested (default: the file's modelVersion, which is the "
+                       "served model and wins when the table knows it)")
     price.add_argument("--usage", required=True, help="JSON: a response body or its usageMetadata")
     price.add_argument("--service-tier", choices=engine.SERVICE_TIERS,
-                       help="tier as served (default: the file's usageMetadata.serviceTier, else standard)")
-    price.add_argument("--at", help="Pacific day of the request (YYYY-MM-DD); default today")
+                       help="tier as served, the x-gemini-service-tier header (default: the file's "
+                       "usageMetadata.serviceTier, else standard)")
+    price.add_argument("--at", help="Pacific day the request started (YYYY-MM-DD, priced at its noon); default now")
     price.add_argument("--platform", default="gemini", choices=("gemini", "vertex_ai"))
-    price.add_argument("--grounded", action="store_true", help="Search/Maps grounding used: tool-use tokens not billed")
+    price.add_argument("--grounded", action="store_true",
+                       help="Search grounding used (also read from the file's groundingMetadata): tool-use tokens "
+                            "not billed, the grounding fee charged")
+    price.add_argument("--search-queries", type=int, default=0,
+                       help="search queries the grounded response executed (default: the file's webSearchQueries)")
+    price.add_argument("--location", help="Vertex location of the endpoint (not 'global': regional surcharge)")
+    price.add_argument("--tuned-models", help="tuned model=base model pairs (as OTEL_GEMINI_TUNED_MODELS)")
+    price.add_argument("--failed", action="store_true", help="the HTTP request failed (non-2xx): never charged")
     price.add_argument("--markup", default="1", help="multiplier, e.g. 1.15 for a proxy's 15%% fee")
     price.add_argument("--free-tier", action="store_true", help="the project is on the free tier")
     price.add_argument("--prices", help="override file (as OTEL_GEMINI_PRICES)")

@@ -12,34 +12,16 @@ from __future__ import annotations
 import threading
 import time
 from bisect import bisect_left
-from datetime import timedelta
 from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import Decimal
 from typing import Callable, Iterable, Mapping
 
 from otel_gemini import semconv
 from otel_gemini.pricing import pacific
-from otel_gemini.pricing.engine import Cost
-from otel_gemini.usage import Usage
+from otel_gemini.pricing.bill import Charge  # noqa: F401 - re-exported: Charge lived here before pricing/bill.py
 
 OTHER = "_other"
-
-
-@dataclass(slots=True)
-class Charge:
-    """One billed thing: a response's tokens, a cache's storage, images, seconds of video, grounding units.
-
-    ``operation``/``request_model`` label the charge when it is not the call's own work (a batch job's results
-    read by ``batches.get`` are ``generate_content`` on the job's model); None means the call's labels.
-    """
-
-    cost: Cost
-    usage: Usage | None = None
-    operation: str | None = None
-    request_model: str | None = None
-    response_model: str | None = None
-    grounding: tuple[tuple[str, str, int], ...] = ()
-    """(tool, unit, count) of billable grounding units, before any free allowance."""
 
 
 @dataclass(slots=True)

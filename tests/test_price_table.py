@@ -17,7 +17,8 @@ from typing import Any, Callable
 import pytest
 
 from otel_gemini.pricing import pacific
-from otel_gemini.pricing.engine import price_response
+from otel_gemini.pricing.bill import Bill, Facts, bill
+from otel_gemini.pricing.pricer import Pricer
 from otel_gemini.pricing.schema import PriceTableError, validate
 from otel_gemini.pricing.table import PriceTable, _bundled, load
 from otel_gemini.usage import extract_usage
@@ -25,6 +26,12 @@ from otel_gemini.usage import extract_usage
 RAW: dict[str, Any] = _bundled()
 TABLE = load()
 HOUR = 3600
+
+
+def price_response(table: Any, model: str, usage: Any, *, at: float, service_tier: str | None = None) -> Bill:
+    """One response priced with ``table`` by the production billing function (pricing/bill.py)."""
+    return bill(Pricer(table), Facts(usage, model, service_tier=service_tier, at=at))
+
 
 
 def utc(*fields: int) -> int:
@@ -36,9 +43,9 @@ def utc(*fields: int) -> int:
 
 def test_bundled_table_validates() -> None:
     validate(RAW)
-    assert TABLE.checked_on == date(2026, 10, 22)
+    assert TABLE.checked_on == date(2026, 12, 4)
     assert RAW["schema_version"] == 1 and RAW["currency"] == "USD"
-    assert len(TABLE.models) == 48
+    assert len(TABLE.models) == 52
 
 
 def test_every_period_source_is_an_https_url_with_a_capture_date_where_present() -> None:

@@ -18,18 +18,19 @@ from typing import Any, Mapping
 import pytest
 
 from otel_gemini.pricing import engine, pacific
+from otel_gemini.pricing.bill import SEARCH, Facts, bill
 from otel_gemini.pricing.engine import (
     FREE,
     PRICED,
     UNBILLED,
     UNMETERED,
     UNPRICED,
+    CostLine,
     normalize_tier,
     price_cache_storage,
-    price_grounding,
-    price_response,
     price_units,
 )
+from otel_gemini.pricing.pricer import Pricer
 from otel_gemini.pricing.table import PriceTable, load
 from otel_gemini.usage import extract_usage
 
@@ -52,8 +53,30 @@ MID_2026 = at(2026, 6, 1)
 LATE_2026 = at(2026, 11, 15)
 
 
-def price(model: str | None, usage_metadata: Any, *, when: float = MID_2026, **kwargs: Any) -> engine.Cost:
-    return price_response(TABLE, model, extract_usage(usage_metadata), at=when, **kwargs)
+def price(
+    model: str | None, usage_metadata: Any, *, when: float = MID_2026, service_tier: str | None = None,
+    platform: str = "gemini", http_ok: bool = True, grounded_retrieval: bool = False, markup: Decimal = Decimal(1),
+    free_tier: bool = False,
+) -> engine.Cost:
+    """The tokens charge of one response, priced by the production billing function (pricing/bill.py).
+
+    A grounded response also carries a grounding fee charge; the token rules below look at the tokens alone.
+    """
+    pricer = Pricer(TABLE, billing_tier="free" if free_tier else "tier1", markup=markup)
+    usage = extract_usage(usage_metadata)
+    grounding = ((SEARCH, 1),) if grounded_retrieval else ()
+    billed = bill(pricer, Facts(usage, model, None, service_tier, grounding, when, platform, http_failed=not http_ok))
+    assert len(billed.charges) == 1 or grounded_retrieval
+    return billed.charges[0].cost
+
+
+def fee(model: str, queries: int, when: float = MID_2026, platform: str = "gemini") -> CostLine | None:
+    """The grounding fee line of a response that ran ``queries`` searches (0: not grounded), as bill() charges it."""
+    grounding = ((SEARCH, queries),) if queries else ()
+    billed = bill(Pricer(TABLE), Facts(None, model, grounding=grounding, at=when, platform=platform))
+    lines = [line for charge in billed.charges[1:] for line in charge.cost.lines]
+    assert len(lines) <= 1
+    return lines[0] if lines else None
 
 
 def lines(cost: engine.Cost) -> dict[tuple[str, str], Decimal]:
@@ -397,11 +420,10 @@ def test_e7a_grounding_fee_per_grounded_prompt_on_2_5() -> None:
 
     With the tokens: 0.035 + 0.000651 = 0.035651. The query count does not matter for a per-prompt unit.
     """
-    flash = card("gemini-2.5-flash")
-    line = price_grounding(flash, grounded_prompt=True, search_queries=1)
+    line = fee("gemini-2.5-flash", 1)
     assert line is not None and line.cost_type == "grounding" and line.amount == Decimal("0.035")
-    assert price_grounding(flash, grounded_prompt=True, search_queries=4).amount == Decimal("0.035")
-    assert price_grounding(flash, grounded_prompt=False, search_queries=0) is None
+    assert fee("gemini-2.5-flash", 4).amount == Decimal("0.035")  # type: ignore[union-attr]
+    assert fee("gemini-2.5-flash", 0) is None
     tokens = price("gemini-2.5-flash", E7A, grounded_retrieval=True).total
     assert tokens + line.amount == Decimal("0.035651")
 
@@ -431,17 +453,16 @@ def test_e7b_grounding_fee_per_search_query_on_3_8_flash() -> None:
 
     With the tokens: 0.042 + 0.008397 = 0.050397. No query, no fee, grounded prompt or not.
     """
-    flash = card("gemini-3.8-flash", LATE_2026)
-    line = price_grounding(flash, grounded_prompt=True, search_queries=3)
+    line = fee("gemini-3.8-flash", 3, LATE_2026)
     assert line is not None and line.amount == Decimal("0.042")
-    assert price_grounding(flash, grounded_prompt=True, search_queries=0) is None
+    assert fee("gemini-3.8-flash", 0, LATE_2026) is None
     tokens = price("gemini-3.8-flash", E7B, when=LATE_2026, grounded_retrieval=True).total
     assert tokens + line.amount == Decimal("0.050397")
 
 
 def test_grounding_not_offered_is_none() -> None:
     """A model without a grounding price (gemini-2.0-flash-lite) gives no grounding line."""
-    assert price_grounding(card("gemini-2.0-flash-lite"), grounded_prompt=True, search_queries=2) is None
+    assert fee("gemini-2.0-flash-lite", 2) is None
 
 
 # -- E8: embeddings ----------------------------------------------------------------------------------------
@@ -510,7 +531,7 @@ def test_free_only_model_free_tier() -> None:
 
 def test_e10_failed_call_is_unbilled() -> None:
     """E10. HTTP 429/400/500: "you won't be charged" — $0, status unbilled (even if some usage was seen)."""
-    cost = price_response(TABLE, "gemini-2.5-flash", None, at=MID_2026, http_ok=False)
+    cost = price("gemini-2.5-flash", None, http_ok=False)
     assert cost.status == UNBILLED and cost.total == Decimal("0") and cost.lines == ()
     cost = price("gemini-2.5-flash", E2, http_ok=False)
     assert cost.status == UNBILLED and cost.total == Decimal("0") and cost.lines == ()
@@ -578,8 +599,8 @@ def test_dated_price_4_argon_from_2026_12_01() -> None:
 
 
 def test_request_before_a_models_first_period_is_unpriced() -> None:
-    """gemini-4-argon's first price starts 2026-10-15: a call on 2026-10-14 is unpriced (never $0)."""
-    cost = price("gemini-4-argon", ARGON, when=at(2026, 10, 14))
+    """gemini-4-argon's first price starts at its GA, 2026-10-13: a call on 2026-10-12 is unpriced (never $0)."""
+    cost = price("gemini-4-argon", ARGON, when=at(2026, 10, 12))
     assert cost.status == UNPRICED and cost.model_id == "gemini-4-argon" and cost.total == 0
 
 
@@ -661,7 +682,7 @@ def test_service_tier_normalisation_of_sdk_enum() -> None:
 
 
 def test_service_tier_header_spelling_reaches_the_price() -> None:
-    """price_response normalises the tier it is given.
+    """bill() normalises the tier it is given.
 
     "PRIORITY" prices E2 at 0.040248 and "ON_DEMAND_FLEX" at 0.011180 (see the flex and priority tests above).
     """
@@ -902,7 +923,7 @@ def test_vertex_falls_back_to_developer_api_rows() -> None:
 def test_vertex_grounding_allowance_differs_but_fee_does_not() -> None:
     """gemini-2.5-pro grounding on Vertex: same $35/1,000 (1 prompt = 0.035), allowance 10,000/day vs 1,500."""
     dev, vertex = card("gemini-2.5-pro"), card("gemini-2.5-pro", platform="vertex_ai")
-    assert price_grounding(vertex, grounded_prompt=True, search_queries=0).amount == Decimal("0.035")
+    assert fee("gemini-2.5-pro", 1, platform="vertex_ai").amount == Decimal("0.035")  # type: ignore[union-attr]
     assert dev.grounding["free_allowance"] == 1500 and vertex.grounding["free_allowance"] == 10000
 
 

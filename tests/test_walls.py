@@ -53,7 +53,7 @@ def test_the_blocker_blocks() -> None:
 @pytest.mark.parametrize(
     "module",
     ["otel_gemini.pricing", "otel_gemini.pricing.engine", "otel_gemini.pricing.pricer", "otel_gemini.pricing.table",
-     "otel_gemini.usage", "otel_gemini.interaction_usage"],
+     "otel_gemini.pricing.bill", "otel_gemini.pricing.compare", "otel_gemini.usage", "otel_gemini.interaction_usage"],
 )
 def test_pricing_and_usage_need_neither_opentelemetry_nor_the_sdk(module: str) -> None:
     _holds(("opentelemetry", "google"), f"import {module}")
@@ -63,14 +63,13 @@ def test_a_price_is_computed_without_opentelemetry_or_the_sdk() -> None:
     out = _holds(
         ("opentelemetry", "google"),
         """
-        from otel_gemini.pricing import engine, table
+        from otel_gemini.pricing import table
+        from otel_gemini.pricing.bill import Facts, bill
         from otel_gemini.pricing.pricer import Pricer
         from otel_gemini.usage import extract_usage
 
         usage = extract_usage({"promptTokenCount": 1000, "candidatesTokenCount": 10, "totalTokenCount": 1010})
-        cost = engine.price_response(table.load(None), "gemini-2.5-flash", usage, at=1.8e9)
-        Pricer(table.load(None))
-        print(cost.status)
+        print(bill(Pricer(table.load(None)), Facts(usage, "gemini-2.5-flash", at=1.8e9)).status)
         """,
     )
     assert out.strip() == "priced"

@@ -20,9 +20,10 @@ from opentelemetry.proto.trace.v1 import trace_pb2
 from otel_gemini import _guard
 from otel_gemini.attribution import MAX_VALUE_LENGTH, SPAN_ATTRIBUTE_PREFIX
 from otel_gemini.pricing import engine
+from otel_gemini.pricing.bill import SEARCH, Bill, Charge, Facts, bill, scaled
 from otel_gemini.pricing.engine import Cost, CostLine
 from otel_gemini.pricing.pricer import Pricer
-from otel_gemini.recording import CallRecord, Charge, Recorder
+from otel_gemini.recording import CallRecord, Recorder
 from otel_gemini.usage import extract_usage
 
 PRICED, UNPRICED, IGNORED, ALREADY_PRICED, REJECTED = "priced", "unpriced", "ignored", "already_priced", "rejected"
@@ -143,15 +144,6 @@ def _default_reader() -> Callable[[dict[str, Any]], Any]:
     return spans.read
 
 
-def _weighted(cost: Cost, weight: Decimal) -> Cost:
-    """The cost of the calls a sampled span stands for: every line (and the free tier's list price) times 1/p."""
-    if weight == _ONE:
-        return cost
-    lines = tuple(CostLine(line.cost_type, line.modality, line.amount * weight) for line in cost.lines)
-    list_price = cost.list_price * weight if cost.list_price is not None else None
-    return Cost(cost.status, lines, cost.model_id, cost.service_tier, cost.long_context, cost.source, list_price)
-
-
 def _weight(value: Any) -> Decimal:
     """1/p as an exact Decimal of the float's shortest repr (th:8 gives 2.0, exactly 2)."""
     try:
@@ -201,8 +193,7 @@ class Pipeline:
         if genai.already_priced:
             return ALREADY_PRICED
         weight = _weight(getattr(genai, "sample_weight", 1.0))
-        cost, usage = self._cost(genai, flat)
-        cost = _weighted(cost, weight)
+        billed = self._bill(genai, flat, weight)
         reasons = genai.gaps + (SAMPLED,) if weight != _ONE else genai.gaps
         self.recorder.record_call(CallRecord(
             operation=genai.operation,
@@ -211,13 +202,13 @@ class Pipeline:
             response_model=genai.response_model or "",
             duration_s=float(genai.duration_s or 0.0),
             error_type=genai.error_type or "",
-            pricing_status=cost.status,
-            charges=[Charge(cost, usage)],
+            pricing_status=billed.status,
+            charges=billed.charges,
             attribution=self._attribution(flat, reasons),
         ))
         if genai.gaps or weight != _ONE:
             self.stats.note(genai.dialect, genai.gaps, weight != _ONE)
-        return PRICED if cost.status in (engine.PRICED, engine.FREE) else UNPRICED
+        return PRICED if billed.status in (engine.PRICED, engine.FREE) else UNPRICED
 
     def _attribution(self, flat: dict[str, Any], reasons: tuple[str, ...]) -> dict[str, str]:
         """Feature, tenant (the allow-listed keys) from the spans' ``gemini.attribution.*``, and the estimate label.
@@ -236,18 +227,21 @@ class Pipeline:
                 out[key] = value[:MAX_VALUE_LENGTH]  # as attributes() truncates in the library
         return out
 
-    def _cost(self, genai: Any, flat: dict[str, Any]) -> tuple[Cost, Any]:
+    def _bill(self, genai: Any, flat: dict[str, Any], weight: Decimal) -> Bill:
+        """The span's call through the library's own billing function (pricing/bill.py), weighted by 1/p."""
         usage = extract_usage(genai.usage_metadata) if genai.usage_metadata else None
-        tier = engine.normalize_tier(genai.service_tier or (usage.service_tier if usage else None))
         if genai.provider_cost is not None:
             # A gateway's own bill (cost.source == "provider") is the truth: adopted as is, never repriced.
+            tier = engine.normalize_tier(genai.service_tier or (usage.service_tier if usage else None))
             model_id, _tuned = self.pricer.resolve(genai.response_model or genai.request_model)
             line = CostLine(PROVIDER_COST_TYPE, "text", Decimal(genai.provider_cost))
-            return Cost(engine.PRICED, (line,), model_id, tier), usage
-        end_ns = flat.get("end_ns") or flat.get("start_ns")
-        at = end_ns / 1e9 if end_ns else time.time()  # the price in force when the call ended
-        cost = self.pricer.tokens(
-            genai.response_model or genai.request_model, usage, at=at, platform=genai.platform or "gemini",
-            location=getattr(genai, "location", None), service_tier=genai.service_tier, grounded=bool(genai.grounded),
-        )
-        return cost, usage
+            return Bill(engine.PRICED, [Charge(scaled(Cost(engine.PRICED, (line,), model_id, tier), weight), usage)])
+        start_ns = flat.get("start_ns") or flat.get("end_ns")
+        at = start_ns / 1e9 if start_ns else time.time()  # the request's start: the instant dated prices mean
+        queries = int(getattr(genai, "search_queries", 0) or 0) or int(bool(genai.grounded))
+        error = genai.error_type or ""
+        return bill(self.pricer, Facts(
+            usage, genai.request_model or genai.response_model, genai.response_model or None, genai.service_tier,
+            ((SEARCH, queries),) if queries else (), at, genai.platform or "gemini", getattr(genai, "location", None),
+            http_failed=error.isdigit() and int(error) >= 400, weight=weight,
+        ))

@@ -251,6 +251,8 @@ def _usage(attributes: Mapping[str, Any], dialect: str) -> tuple[dict[str, Any] 
     else:
         reasoning, candidates = 0, output
         gaps.append(GAP_NO_THINKING_SPLIT)
+    tool_use = min(_count(attributes, (semconv.USAGE_TOOL_USE,)) or 0, prompt)  # otel-gemini's own spans
+    prompt -= tool_use
     cached = min(_count(attributes, CACHE_KEYS) or 0, prompt)
     usage: dict[str, Any] = {
         "promptTokenCount": prompt,
@@ -258,6 +260,8 @@ def _usage(attributes: Mapping[str, Any], dialect: str) -> tuple[dict[str, Any] 
         "thoughtsTokenCount": reasoning,
         "cachedContentTokenCount": cached,
     }
+    if tool_use:
+        usage["toolUsePromptTokenCount"] = tool_use
     parts = _details(attributes)
     if not (parts["prompt"] or parts["candidates"]):
         gaps.append(GAP_NO_MODALITY_SPLIT)
@@ -365,7 +369,7 @@ def _read(span: Any) -> GenAISpan | None:
         already_priced=_already_priced(dialect, attributes),
         sample_weight=sample_weight(span.get("trace_state")),
         grounded=attributes.get("gemini.grounded") is True or grounding_units > 0 or search_queries > 0,
-        search_queries=search_queries,
+        search_queries=search_queries or grounding_units,  # billable units: one per prompt (2.x) or per query
         server_address=host,
         location=location,
     )

@@ -20,6 +20,7 @@ from otel_gemini import _guard, attribution, semconv
 from otel_gemini.instrumentation._span_attributes import error_type_of, span_attributes
 from otel_gemini.instrumentation._telemetry import Telemetry
 from otel_gemini.pricing import engine
+from otel_gemini.pricing.bill import Bill, Facts, bill, status_of
 from otel_gemini.recording import CallRecord, Charge
 from otel_gemini.usage import Usage, extract_usage
 
@@ -43,12 +44,17 @@ class Endpoint:
 class Hop:
     """One billed HTTP response: for a stream, its chunks' running usage (the last one is the hop's bill)."""
 
-    __slots__ = ("usage_metadata", "model_version", "service_tier", "grounded", "grounding_tool", "search_queries", "failed")
+    __slots__ = (
+        "usage_metadata", "model_version", "service_tier", "body_tier", "grounded", "grounding_tool", "search_queries",
+        "failed",
+    )
 
     def __init__(self) -> None:
         self.usage_metadata: Any = None
         self.model_version: str | None = None
         self.service_tier: str | None = None
+        self.body_tier: str | None = None
+        """``usageMetadata.serviceTier`` of the raw body (the SDK parses it away): the tier when no header says."""
         self.grounded = False
         self.grounding_tool = ""
         self.search_queries = 0
@@ -79,6 +85,15 @@ class Hop:
                     self.grounded = True
                     self.grounding_tool = "google_maps" if maps and not queries else "google_search"
                     self.search_queries = max(self.search_queries, queries or 1)
+
+
+def body_tier(state: "CallState", _method: str, _path: str, body: dict[str, Any]) -> None:
+    """``usageMetadata.serviceTier`` of a raw generateContent body, onto the hop in flight (docs/metrics.md: the
+    tier as served is the header's, else this field's); the SDK's parsed response does not keep it."""
+    usage = body.get("usageMetadata")
+    tier = usage.get("serviceTier") if isinstance(usage, dict) else None
+    if tier and state.hops:
+        state.hops[-1].body_tier = str(tier)
 
 
 class CallState:
@@ -156,17 +171,25 @@ class CallState:
         return charge
 
     def charge_tokens(
-        self, model: str | None, usage: Usage | None, *, service_tier: str | None = None, grounded: bool = False,
-        operation: str | None = None, response_model: str | None = None,
-    ) -> engine.Cost:
-        """Price one billed response's usage (None: unmetered) and keep it as a charge of this call."""
+        self, model: str | None, usage: Usage | None, *, service_tier: str | None = None,
+        grounding: tuple[tuple[str, int], ...] = (), operation: str | None = None, response_model: str | None = None,
+    ) -> Bill:
+        """Price one billed response's usage (None: unmetered) and its grounding fees as charges of this call.
+
+        ``model`` is the model the response bills as (None: the call's); ``response_model`` the one it names.
+        """
         endpoint = self.endpoint
-        cost = self.telemetry.pricer.tokens(
-            model or self.request_model, usage, at=self.wall_started, platform=endpoint.platform,
-            location=endpoint.location, service_tier=service_tier, grounded=grounded,
-        )
-        self.add_charge(Charge(cost, usage, operation, self._other_model(model, operation), response_model))
-        return cost
+        billed = bill(self.telemetry.pricer, Facts(
+            usage, model or self.request_model, response_model, service_tier, grounding, self.wall_started,
+            endpoint.platform, endpoint.location,
+        ))
+        label = self._other_model(model, operation)
+        for index, charge in enumerate(billed.charges):
+            charge.operation, charge.request_model = operation, label
+            if index == 0:
+                charge.response_model = response_model
+        self.charges.extend(billed.charges)
+        return billed
 
     def charge_units(
         self, model: str | None, unit: str, count: int | Decimal, *, variant: str = "default",
@@ -180,32 +203,6 @@ class CallState:
         )
         self.add_charge(Charge(cost, None, operation, self._other_model(model, operation)))
         return cost
-
-    def charge_grounding(
-        self, model: str | None, tool: str, queries: int, *, operation: str | None = None, price_as: str | None = None,
-    ) -> None:
-        """A response's grounding fee: per grounded prompt on 2.x models, per search query on 3.x (``queries``).
-
-        ``price_as`` is the model to price with when it differs from the label (a served version). Maps grounding
-        has its own fee ($25 / 1,000 prompts on 2.5) that the table does not carry yet: its units are counted and
-        the charge is unpriced rather than charged at the Search rate.
-        """
-        if not queries:
-            return
-        pricer = self.telemetry.pricer
-        priced_model = price_as or model
-        label = self._other_model(model, operation)
-        if tool != "google_search":
-            model_id = pricer.resolve(priced_model)[0] or ""
-            unit = "query" if model_id.startswith(("gemini-3", "gemini-4")) else "prompt"
-            self.charges.append(Charge(engine.Cost(engine.UNPRICED), None, operation, label, grounding=((tool, unit, queries),)))
-            return
-        cost, (unit, units) = pricer.grounding(
-            priced_model, at=self.wall_started, grounded_prompt=True, search_queries=queries,
-            platform=self.endpoint.platform, location=self.endpoint.location,
-        )
-        if cost is not None:
-            self.charges.append(Charge(cost, None, operation, label, grounding=((tool, unit, units),)))
 
     def _other_model(self, model: str | None, operation: str | None) -> str | None:
         """A charge's own model label, when it is not the call's (None keeps the call's labels)."""
@@ -237,21 +234,17 @@ class CallState:
                 pass
 
     def _charge_hops(self) -> None:
-        """Each billed HTTP response of a generate call: its tokens, and its grounding fee."""
+        """Each billed HTTP response of a generate call: its tokens, and its grounding fee (pricing/bill.py)."""
         pricer = self.telemetry.pricer
         endpoint = self.endpoint
         for hop in self.hops:
             usage = extract_usage(hop.usage_metadata) if not hop.failed else None
-            model = hop.model_version or self.request_model
-            if pricer.resolve(model)[0] is None and pricer.resolve(self.request_model)[0] is not None:
-                model = self.request_model  # an unfamiliar served version of a model we know: bill as requested
-            cost = pricer.tokens(
-                model, usage, at=self.wall_started, platform=endpoint.platform, location=endpoint.location,
-                service_tier=hop.service_tier, grounded=hop.grounded, http_ok=not hop.failed,
-            )
-            self.charges.append(Charge(cost, usage))
-            if hop.grounded and not hop.failed:
-                self.charge_grounding(self.request_model, hop.grounding_tool, hop.search_queries, price_as=model)
+            billed = bill(pricer, Facts(
+                usage, self.request_model, hop.model_version, hop.service_tier or hop.body_tier,
+                ((hop.grounding_tool, hop.search_queries),) if hop.grounded else (), self.wall_started,
+                endpoint.platform, endpoint.location, hop.failed,
+            ))
+            self.charges.extend(billed.charges)
 
     def _downgrade(self) -> tuple[str, str] | None:
         """Priority asked, a lower tier served (the x-gemini-service-tier header says so): billed as served."""
@@ -259,21 +252,18 @@ class CallState:
             return None
         requested = engine.normalize_tier(self.requested_tier)
         for hop in self.hops:
-            if hop.service_tier and not hop.failed:
-                served = engine.normalize_tier(hop.service_tier)
+            tier = hop.service_tier or hop.body_tier
+            if tier and not hop.failed:
+                served = engine.normalize_tier(tier)
                 if requested == "priority" and served != "priority":
                     return requested, served
         return None
 
     def _status(self, error: BaseException | None) -> str:
         """The call's status is its most telling charge's: one unpriced charge makes the call's cost incomplete."""
-        statuses = {charge.cost.status for charge in self.charges}
-        for status in (engine.UNPRICED, engine.UNMETERED, engine.FREE, engine.PRICED):
-            if status in statuses:
-                return status
         if error is None and not self.charges:
             return self.unmetered_status  # succeeded without a response we could price
-        return engine.UNBILLED
+        return status_of(self.charges)
 
     def _finish(self, error: BaseException | None, result: Any, abandoned: bool) -> None:
         duration = time.perf_counter() - self.started

@@ -167,6 +167,9 @@ def wrap(telemetry: Telemetry, module: str, qualname: str, op: Operation, is_asy
 def _raw(state: CallState, http_method: Any, path: Any, response: Any) -> None:
     try:
         body = getattr(response, "body", None)
+        needle = getattr(state.on_raw, "needle", None)  # a hook that reads one key skips bodies without it
+        if needle is not None and isinstance(body, str) and needle not in body:
+            return
         parsed = json.loads(body) if body else {}
         if isinstance(parsed, dict):
             state.on_raw(str(http_method).upper(), str(path), parsed)
@@ -174,30 +177,62 @@ def _raw(state: CallState, http_method: Any, path: Any, response: Any) -> None:
         _guard.report("raw_response", failure)
 
 
+def _tap(state: CallState, method: Any, path: Any, stream: Any) -> Any:
+    """A streamed response's chunks, each body shown to the call's raw hook on its way to the SDK, unchanged."""
+    try:
+        for item in stream:
+            _raw(state, method, path, item)
+            yield item
+    finally:
+        close = getattr(stream, "close", None)
+        if close is not None:
+            close()
+
+
+async def _tap_async(state: CallState, method: Any, path: Any, stream: Any) -> Any:
+    try:
+        async for item in stream:
+            _raw(state, method, path, item)
+            yield item
+    finally:
+        close = getattr(stream, "aclose", None)
+        if close is not None:
+            await close()
+
+
 class _Raw(_kit.Plain):
-    """Around the api client's one-shot request of a call that asked for raw bodies: hand it the body."""
+    """Around the api client's request of a call that asked for raw bodies: hand it the body, or each chunk's
+    body of a streamed request (chunk bodies carry what the parsed chunks drop: serviceTier)."""
 
-    __slots__ = ("state", "http_method", "path")
+    __slots__ = ("state", "http_method", "path", "streamed")
 
-    def __init__(self, state: CallState, http_method: Any, path: Any) -> None:
+    def __init__(self, state: CallState, http_method: Any, path: Any, streamed: bool) -> None:
         self.state = state
         self.http_method = http_method
         self.path = path
+        self.streamed = streamed
 
     def done(self, response: Any, flavor: _kit.Flavor) -> Any:
+        if self.streamed:
+            return (_tap_async if flavor.is_async else _tap)(self.state, self.http_method, self.path, response)
         _raw(self.state, self.http_method, self.path, response)
         return response
 
 
-def _open_raw(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Raw | None:
-    state = current_call.get()
-    if state is None or state.on_raw is None:
-        return None
-    return _Raw(state, kwargs.get("http_method", args[0] if args else ""),
-                kwargs.get("path", args[1] if len(args) > 1 else ""))
+def _raw_opener(streamed: bool) -> _kit.Opener:
+    def open_raw(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Raw | None:
+        state = current_call.get()
+        if state is None or state.on_raw is None:
+            return None
+        return _Raw(state, kwargs.get("http_method", args[0] if args else ""),
+                    kwargs.get("path", args[1] if len(args) > 1 else ""), streamed)
+
+    return open_raw
 
 
 def instrument_raw(telemetry: Telemetry) -> list[tuple[Any, str]]:
-    """The raw-body hook on google-genai's api client (one-shot requests only; streams are parsed per chunk)."""
-    return _kit.wrap_all([("google.genai._api_client", f"BaseApiClient.{method}", _kit.wrapper(_open_raw, is_async))
-                          for method, is_async in (("request", False), ("async_request", True))])
+    """The raw-body hook on google-genai's api client: one-shot bodies, and each chunk of a streamed one."""
+    return _kit.wrap_all([("google.genai._api_client", f"BaseApiClient.{method}",
+                           _kit.wrapper(_raw_opener(method.endswith("streamed")), is_async))
+                          for method, is_async in (("request", False), ("async_request", True),
+                                                   ("request_streamed", False), ("async_request_streamed", True))])

@@ -61,13 +61,15 @@ def span_attributes(
     if ttfc is not None:
         attributes[semconv.TIME_TO_FIRST_CHUNK] = ttfc
     if usages:
-        input_tokens = output_tokens = cache_read = reasoning = 0
+        input_tokens = output_tokens = cache_read = reasoning = tool_use = 0
         per_modality: dict[str, int] = {}
         for usage in usages:
             for token_type, modality, count in usage.token_classes():
                 if token_type in _INPUT_TYPES:
                     input_tokens += count
                     name = _INPUT_NAMES[modality]
+                    if token_type == "tool_use":
+                        tool_use += count
                     if token_type == "cache_read":
                         cache_read += count
                         cache_name = _CACHE_NAMES[modality]
@@ -82,6 +84,8 @@ def span_attributes(
         attributes[semconv.USAGE_OUTPUT] = output_tokens
         attributes[semconv.USAGE_CACHE_READ] = cache_read
         attributes[semconv.USAGE_REASONING] = reasoning
+        if tool_use:
+            attributes[semconv.USAGE_TOOL_USE] = tool_use
         attributes.update(per_modality)
     priced = [cost for cost in costs if cost.status == engine.PRICED]
     if status != engine.UNPRICED and (priced or status in (engine.UNBILLED, engine.FREE)):

@@ -40,7 +40,7 @@ from otel_gemini.recording import Charge
 MODULE = "google.genai._gaos.google_genai"
 SYNC, ASYNC = "GeminiNextGenInteractions", "AsyncGeminiNextGenInteractions"
 _PENDING = frozenset(("in_progress", "queued"))
-_GROUNDED = frozenset(("google_search", "google_maps"))  # retrieved context not charged as input (§2.9)
+_GROUNDED = ("google_search", "google_maps")  # retrieved context not charged as input (§2.9)
 
 billed = BilledIds()
 """Interaction ids already billed by this process (create, or the first get of a background one)."""
@@ -98,10 +98,8 @@ class _Call:
         tier = _get(interaction, "service_tier")
         before = len(state.charges)
         state.charge_tokens(model, interaction_usage(block), service_tier=str(tier) if tier else None,
-                            grounded=any(units.get(k) for k in _GROUNDED), operation=operation,
-                            response_model=served)
-        for tool in ("google_search", "google_maps"):
-            state.charge_grounding(model, tool, units.get(tool, 0), operation=operation)
+                            grounding=tuple((tool, units[tool]) for tool in _GROUNDED if units.get(tool)),
+                            operation=operation, response_model=served)
         self.hop = state.charges[before:]
         if final:
             billed.add(interaction_id)

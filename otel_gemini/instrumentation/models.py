@@ -14,11 +14,12 @@ SDK's own exception, raised unchanged.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from otel_gemini import _guard, semconv
 from otel_gemini.instrumentation import _kit, coexist, content
-from otel_gemini.instrumentation._call import CallState, Hop
+from otel_gemini.instrumentation._call import CallState, Hop, body_tier
 from otel_gemini.instrumentation._operation import Active, endpoint_of
 from otel_gemini.instrumentation._telemetry import Telemetry
 
@@ -74,6 +75,8 @@ def _start(
             span=coexist.span_for_call(telemetry.settings, outside),
         )
         content.request(state, kwargs)
+        state.on_raw = functools.partial(body_tier, state)  # the tier in usageMetadata when no header says
+        state.on_raw.needle = '"serviceTier"'  # type: ignore[attr-defined]
         config = kwargs.get("config")
         if config is not None:
             state.requested_tier = requested_tier(config)

@@ -12,7 +12,8 @@ docs/pricing-rules.md for the list with the test that pins each one):
 * the service tier as served, and the price period of the request's (Pacific) date;
 * an unknown model is *unpriced*, never $0.
 
-Nothing here knows OpenTelemetry or the SDK: usage in, Decimal out.
+Nothing here knows OpenTelemetry or the SDK: usage in, Decimal out. Which model, tier, instant and fees apply to
+one response is decided once, in :mod:`otel_gemini.pricing.bill`, for every door.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Mapping, NamedTuple
 
-from otel_gemini.pricing.table import PriceTable, RateCard, Rates
+from otel_gemini.pricing.table import RateCard, Rates
 from otel_gemini.usage import Usage
 
 PRICED, FREE, UNBILLED, UNPRICED, UNMETERED = "priced", "free", "unbilled", "unpriced", "unmetered"
@@ -96,38 +97,6 @@ def price_usage(
     return Cost(PRICED, tuple(lines), card.model_id, card.service_tier, long, card.source)
 
 
-def price_response(
-    table: PriceTable,
-    model: str | None,
-    usage: Usage | None,
-    *,
-    at: float,
-    service_tier: str | None = None,
-    platform: str = "gemini",
-    http_ok: bool = True,
-    grounded_retrieval: bool = False,
-    markup: Decimal = Decimal(1),
-    free_tier: bool = False,
-) -> Cost:
-    """Price one HTTP response: status first (failed, unmetered, unknown model), then the token rules."""
-    tier = normalize_tier(service_tier)
-    if not http_ok:
-        return Cost(UNBILLED, service_tier=tier)
-    model_id = table.normalize(model)
-    if usage is None:
-        return Cost(UNMETERED, model_id=model_id, service_tier=tier)
-    if model_id is None:
-        return Cost(UNPRICED, service_tier=tier)
-    card = table.rate_card(model_id, at=at, service_tier=tier, platform=platform)
-    if card is None:
-        return Cost(UNPRICED, model_id=model_id, service_tier=tier)
-    cost = price_usage(card, usage, grounded_retrieval=grounded_retrieval, markup=markup)
-    if free_tier and cost.status == PRICED:
-        # Free tier: Google bills nothing, tokens still count toward quota; keep the paid-tier figure apart.
-        return Cost(FREE, (), model_id, tier, cost.long_context, cost.source, list_price=cost.total)
-    return cost
-
-
 def price_cache_storage(card: RateCard, tokens: int, seconds: Decimal | int) -> CostLine | None:
     """Explicit cache storage: tokens × hours of real lifetime × the model's storage rate (None: not offered)."""
     if card.cache_storage_per_token_hour is None:
@@ -144,18 +113,3 @@ def price_units(card: RateCard, unit: str, count: int | Decimal, variant: str = 
     price = prices.get(variant, prices["default"])
     modality = {"per_image": "image", "per_second": "video", "per_song": "audio"}[unit]
     return CostLine("media", modality, Decimal(count) * price)
-
-
-def price_grounding(card: RateCard, *, grounded_prompt: bool, search_queries: int) -> CostLine | None:
-    """Search grounding at list price: per grounded prompt (2.x models) or per executed query (3.x models).
-
-    Free allowances (1,500 prompts a day, 5,000 queries a month, shared across models of a project) cannot be
-    seen from one call; whoever tracks them decides whether to apply this line.
-    """
-    grounding = card.grounding
-    if grounding is None:
-        return None
-    units = search_queries if grounding["unit"] == "query" else int(grounded_prompt)
-    if not units:
-        return None
-    return CostLine("grounding", "text", units * Decimal(grounding["per_1000"]) / 1000)

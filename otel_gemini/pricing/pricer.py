@@ -14,6 +14,7 @@ from typing import Mapping
 
 from otel_gemini import _guard
 from otel_gemini.pricing import engine, pacific
+from otel_gemini.pricing.bill import Facts, bill
 from otel_gemini.pricing.engine import Cost, CostLine
 from otel_gemini.pricing.specs import parse_billing_tier, parse_grounding_allowance, parse_tuned_models
 from otel_gemini.pricing.table import PriceTable, RateCard
@@ -107,7 +108,7 @@ class Pricer:
             return False
         return True
 
-    def _multiplier(self, platform: str, location: str | None, tuned: bool, at: float) -> tuple[Decimal, list[str]]:
+    def _factor(self, platform: str, location: str | None, tuned: bool, at: float) -> tuple[Decimal, list[str]]:
         factor, sources = self.markup, []
         if location and location != "global":
             regional = self.table.adjustment(platform, "regional_endpoint", at)
@@ -119,37 +120,24 @@ class Pricer:
                 factor, sources = factor * adjustment[0], sources + [adjustment[1]]
         return factor, sources
 
-    def _unpriced(self, model: str | None, model_id: str | None, tier: str) -> Cost:
+    def multiplier(self, platform: str, location: str | None, tuned: bool, at: float) -> Decimal:
+        """The account's markup times the platform adjustments in force (Vertex regional, tuned endpoints)."""
+        return self._factor(platform, location, tuned, at)[0]
+
+    def unpriced(self, model: str | None, model_id: str | None, tier: str) -> Cost:
         _guard.warn_once(
             f"unpriced:{model}", "otel-gemini: no price for model %r; its calls are counted as "
             "gemini_pricing_status=\"unpriced\" and carry no cost. Add it with an OTEL_GEMINI_PRICES file.", model,
         )
         return Cost(engine.UNPRICED, model_id=model_id, service_tier=tier)
 
-    def _finish(self, cost: Cost, model_id: str | None) -> Cost:
+    def finish(self, cost: Cost, model_id: str | None) -> Cost:
         """Free-tier projects pay nothing; what the same work would have cost is kept as ``list_price``."""
         if cost.status == engine.PRICED and self._free(model_id):
             return Cost(engine.FREE, (), cost.model_id, cost.service_tier, cost.long_context, cost.source, cost.total)
         return cost
 
     # -- what is billed -------------------------------------------------------------------------------------
-
-    def tokens(
-        self, model: str | None, usage: Usage | None, *, at: float, platform: str = "gemini",
-        location: str | None = None, service_tier: str | None = None, grounded: bool = False, http_ok: bool = True,
-    ) -> Cost:
-        """One billed response's tokens (a non-2xx response, or none at all, is never charged)."""
-        tier = engine.normalize_tier(service_tier or (usage.service_tier if usage else None))
-        if not http_ok:
-            return Cost(engine.UNBILLED, service_tier=tier)
-        model_id, tuned = self.resolve(model)
-        if usage is None:
-            return Cost(engine.UNMETERED, model_id=model_id, service_tier=tier)
-        card = self.table.rate_card(model_id, at=at, service_tier=tier, platform=platform) if model_id else None
-        if card is None:
-            return self._unpriced(model, model_id, tier)
-        factor, _sources = self._multiplier(platform, location, tuned, at)
-        return self._finish(engine.price_usage(card, usage, grounded_retrieval=grounded, markup=factor), model_id)
 
     def _card(self, model: str | None, at: float, platform: str, tier: str = "standard") -> tuple[RateCard | None, str | None, bool]:
         model_id, tuned = self.resolve(model)
@@ -161,7 +149,7 @@ class Pricer:
             return None
         if factor != _ONE:
             line = CostLine(line.cost_type, line.modality, line.amount * factor)
-        return self._finish(Cost(engine.PRICED, (line,), card.model_id, card.service_tier, False, card.source), model_id)
+        return self.finish(Cost(engine.PRICED, (line,), card.model_id, card.service_tier, False, card.source), model_id)
 
     def units(
         self, model: str | None, unit: str, count: int | Decimal, *, at: float, variant: str = "default",
@@ -170,10 +158,10 @@ class Pricer:
         """Per-unit media: images returned (Imagen), seconds of video generated (Veo), songs (Lyria)."""
         card, model_id, tuned = self._card(model, at, platform, service_tier)
         if card is None:
-            return self._unpriced(model, model_id, service_tier)
-        factor, _ = self._multiplier(platform, location, tuned, at)
+            return self.unpriced(model, model_id, service_tier)
+        factor, _ = self._factor(platform, location, tuned, at)
         cost = self._scaled(card, engine.price_units(card, unit, count, variant), model_id, factor)
-        return cost if cost is not None else self._unpriced(model, model_id, service_tier)
+        return cost if cost is not None else self.unpriced(model, model_id, service_tier)
 
     def cache_storage(
         self, model: str | None, tokens: int, seconds: Decimal | int, *, at: float, platform: str = "gemini",
@@ -182,37 +170,15 @@ class Pricer:
         """Explicit context-cache storage for ``seconds`` of real lifetime (a model with no storage rate: unpriced)."""
         card, model_id, tuned = self._card(model, at, platform)
         if card is None:
-            return self._unpriced(model, model_id, "standard")
-        factor, _ = self._multiplier(platform, location, tuned, at)
+            return self.unpriced(model, model_id, "standard")
+        factor, _ = self._factor(platform, location, tuned, at)
         cost = self._scaled(card, engine.price_cache_storage(card, tokens, seconds), model_id, factor)
-        return cost if cost is not None else self._unpriced(model, model_id, "standard")
+        return cost if cost is not None else self.unpriced(model, model_id, "standard")
 
     def cache_write(
         self, model: str | None, usage: Usage, *, at: float, platform: str = "gemini", location: str | None = None,
     ) -> Cost:
         """Creating an explicit cache bills its tokens once at the input rate (as ``cache_write``)."""
-        cost = self.tokens(model, usage, at=at, platform=platform, location=location)
+        cost = bill(self, Facts(usage, model, at=at, platform=platform, location=location)).charges[0].cost
         lines = tuple(CostLine("cache_write", line.modality, line.amount) for line in cost.lines)
         return Cost(cost.status, lines, cost.model_id, cost.service_tier, cost.long_context, cost.source, cost.list_price)
-
-    def grounding(
-        self, model: str | None, *, at: float, grounded_prompt: bool, search_queries: int, platform: str = "gemini",
-        location: str | None = None,
-    ) -> tuple[Cost | None, tuple[str, int]]:
-        """Search/Maps grounding fee of one response, after this process's view of the free allowance.
-
-        Returns the cost (None when the model has no grounding price or nothing was grounded) and the
-        billable (unit, count) before any allowance, for the units counter.
-        """
-        card, model_id, tuned = self._card(model, at, platform)
-        if card is None or card.grounding is None:
-            return None, ("", 0)
-        unit = str(card.grounding["unit"])
-        units = search_queries if unit == "query" else int(grounded_prompt)
-        if not units:
-            return None, (unit, 0)
-        billable = self.allowance.billable(card.grounding, units, at)
-        amount = billable * Decimal(card.grounding["per_1000"]) / 1000
-        factor, _ = self._multiplier(platform, location, tuned, at)
-        line = CostLine("grounding", "text", amount * factor)
-        return self._finish(Cost(engine.PRICED, (line,), card.model_id, "standard", False, card.source), model_id), (unit, units)

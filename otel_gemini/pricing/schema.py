@@ -22,7 +22,7 @@ _TIER_KEYS = {
     "per_image", "per_second", "per_song", "grounding",
 }
 _PERIOD_KEYS = {"effective_from", "effective_to", "source", "platform", "note", *SERVICE_TIERS}
-_MODEL_KEYS = {"display_name", "kind", "aliases", "free_tier", "retired_on", "periods", "note"}
+_MODEL_KEYS = {"display_name", "kind", "aliases", "free_tier", "retired_on", "routed_to", "periods", "note"}
 
 
 class PriceTableError(ValueError):
@@ -178,6 +178,13 @@ def _model(model_id: str, model: Any, sources: Mapping[str, Any], partial: bool)
         _fail(f"{path}.kind", f"expected one of {sorted(KINDS)}")
     if "retired_on" in model:
         _day(model["retired_on"], f"{path}.retired_on")
+    if "routed_to" in model:
+        # Informative only: the bill follows the response's modelVersion, which names the model that served.
+        routed = model["routed_to"]
+        if "retired_on" not in model:
+            _fail(f"{path}.routed_to", "a model is routed elsewhere from its retired_on day; give retired_on")
+        if not isinstance(routed, str) or routed != routed.strip().lower() or "/" in routed or routed == model_id:
+            _fail(f"{path}.routed_to", "expected another model's lower-case id")
     periods = model.get("periods")
     if not isinstance(periods, list) or not periods:
         _fail(f"{path}.periods", "expected a non-empty list")
