@@ -13,6 +13,12 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Mapping
 
 from otel_gemini import attribution, limits, semconv
+from otel_gemini.pricing.specs import (  # noqa: F401 - re-exported: config is where settings are parsed
+    BILLING_TIERS,
+    parse_billing_tier,
+    parse_grounding_allowance,
+    parse_tuned_models,
+)
 
 
 @dataclass(frozen=True)
@@ -106,61 +112,6 @@ def _convert(name: str, value: Any) -> Any:
     return str(value)
 
 
-def _pairs(spec: str) -> dict[str, str]:
-    """``a=b,c=d`` (commas or semicolons) as a dict; the shape of every mapping variable here."""
-    pairs: dict[str, str] = {}
-    for item in spec.replace(";", ",").split(","):
-        if not item.strip():
-            continue
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip() or not value.strip():
-            raise ValueError(f"expected key=value, got {item.strip()!r}")
-        pairs[key.strip()] = value.strip()
-    return pairs
-
-
-def parse_billing_tier(spec: str) -> tuple[str, dict[str, str]]:
-    """``free`` | ``tier1`` | ``tier2`` | ``tier3``, then optional ``model=tier`` overrides: ``tier1,gemini-2.5-flash=free``."""
-    default, overrides = "tier1", {}
-    for item in spec.replace(";", ",").split(","):
-        item = item.strip().lower()
-        if not item:
-            continue
-        if "=" in item:
-            overrides.update(_pairs(item))
-        else:
-            default = item
-    for tier in (default, *overrides.values()):
-        if tier not in BILLING_TIERS:
-            raise ValueError(f"billing tier {tier!r} is not one of {', '.join(BILLING_TIERS)}")
-    return default, overrides
-
-
-def parse_tuned_models(spec: str) -> dict[str, str]:
-    """``tunedModels/abc=gemini-2.5-flash,projects/p/locations/l/endpoints/123=gemini-2.5-flash``."""
-    return _pairs(spec)
-
-
-def parse_grounding_allowance(spec: str) -> tuple[str, dict[str, int]]:
-    """``none`` (every unit at list price) | ``table`` (the price table's allowances, per process), then
-    optional ``group=N`` overrides; see docs/configuration.md for why ``none`` is the default."""
-    mode, groups = "none", {}
-    for item in spec.replace(";", ",").split(","):
-        item = item.strip()
-        if not item:
-            continue
-        if "=" in item:
-            groups.update({k: int(v) for k, v in _pairs(item).items()})
-        elif item.lower() in ("none", "table"):
-            mode = item.lower()
-        else:
-            raise ValueError("expected none, table or group=N")
-    if any(n < 0 for n in groups.values()):
-        raise ValueError("allowances are >= 0")
-    return mode, groups
-
-
-BILLING_TIERS = ("free", "tier1", "tier2", "tier3")
 def _project(value: str) -> str:
     if not value.strip() or len(value) > 100:
         raise ValueError("a project label is 1 to 100 characters")

@@ -60,6 +60,26 @@ def test_stream_yields_all_chunks_and_running_usage(fake: FakeGemini, client: ge
     assert fake.requests[0].action == "streamGenerateContent" and fake.requests[0].query == {"alt": "sse"}
 
 
+
+def test_a_route_answers_a_stream_when_nothing_is_queued(fake: FakeGemini, client: genai.Client) -> None:
+    """route() promises routes answer when no Reply is queued; streams included (a Reply with chunks, a body as a
+    one-chunk stream, or an error status before the stream starts). A queued Reply still wins."""
+    fake.route(r"POST .*/models/gemini-chunks:streamGenerateContent",
+               lambda rec: Reply(chunks=stream(["r", "o", "u", "t", "e"], model_version="gemini-chunks")))
+    fake.route(r"POST .*/models/gemini-body:streamGenerateContent",
+               lambda rec: (200, response("whole", model_version="gemini-body")))
+    fake.route(r"POST .*/models/gemini-busy:streamGenerateContent",
+               lambda rec: (429, quota_exceeded(retry_delay="3s")))
+    assert [c.text for c in client.models.generate_content_stream(model="gemini-chunks", contents="x")] == list("route")
+    [only] = list(client.models.generate_content_stream(model="gemini-body", contents="x"))
+    assert only.text == "whole" and only.model_version == "gemini-body"
+    with pytest.raises(errors.ClientError) as info:
+        list(client.models.generate_content_stream(model="gemini-busy", contents="x"))
+    assert info.value.code == 429
+    fake.push(Reply(chunks=stream(["queued"])))
+    assert [c.text for c in client.models.generate_content_stream(model="gemini-chunks", contents="x")] == ["queued"]
+    assert "".join(c.text or "" for c in client.models.generate_content_stream(model=MODEL, contents="x")) == "ok"
+
 @pytest.mark.asyncio
 async def test_async_generate(fake: FakeGemini, client: genai.Client) -> None:
     fake.push(Reply(body=response("async hello")))

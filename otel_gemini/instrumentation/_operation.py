@@ -10,7 +10,6 @@ events (``on_chunk``). Those three hooks are the whole surface-specific part.
 from __future__ import annotations
 
 import functools
-import importlib
 import json
 import weakref
 from dataclasses import dataclass
@@ -18,12 +17,10 @@ from typing import Any, Callable
 from urllib.parse import urlsplit
 
 from opentelemetry import context, trace
-from wrapt import wrap_function_wrapper
 
 from otel_gemini import _guard, semconv
+from otel_gemini.instrumentation import _kit, coexist
 from otel_gemini.instrumentation._call import CallState, Endpoint, current_call
-from otel_gemini.instrumentation import coexist
-from otel_gemini.instrumentation._streams import AsyncStreamProxy, SyncStreamProxy
 from otel_gemini.instrumentation._telemetry import Telemetry
 from otel_gemini.pricing import engine
 
@@ -78,13 +75,18 @@ class Operation:
 
 
 class Active:
-    """While the SDK runs: the call is current (for raw-response hooks and child spans); errors finish it."""
+    """While the SDK runs: the call is current (for raw-response hooks and child spans); errors finish it.
 
-    __slots__ = ("state", "op", "_call_token", "_context_token")
+    The kit's scope of every span-owning call (instrumentation/_kit.py): ``done`` bills the returned object, or
+    hands back the stream behind a proxy that finishes the call with the stream.
+    """
 
-    def __init__(self, state: CallState, op: Operation | None = None) -> None:
+    __slots__ = ("state", "op", "stream", "_call_token", "_context_token")
+
+    def __init__(self, state: CallState, op: Operation | None = None, stream: bool = False) -> None:
         self.state = state
         self.op = op
+        self.stream = stream or (op is not None and op.stream)
 
     def __enter__(self) -> None:
         self._call_token = current_call.set(self.state)
@@ -97,6 +99,19 @@ class Active:
             if self.op is not None:
                 _guarded(self.op.name, self.op.on_error, self.state, error)
             self.state.finish(error)
+
+    def done(self, value: Any, flavor: _kit.Flavor) -> Any:
+        """After the SDK returned: bill the result, or hand back a proxied stream that finishes the call later."""
+        if self.stream:
+            try:
+                return flavor.proxy(value, self.state)
+            except Exception as failure:
+                _guard.report("stream", failure)
+                return value
+        if self.op is not None:
+            _guarded(self.op.name, self.op.on_result, self.state, value)
+        self.state.finish(result=value)
+        return value
 
 
 def _guarded(component: str, hook: Callable[..., None] | None, *args: Any) -> None:
@@ -126,62 +141,24 @@ def start(telemetry: Telemetry, op: Operation, instance: Any, args: tuple[Any, .
     return state
 
 
-def complete(op: Operation, state: CallState, value: Any, is_async: bool) -> Any:
-    """After the SDK returned: bill the result, or hand back a proxied stream that finishes the call later."""
-    if op.stream:
-        try:
-            return AsyncStreamProxy(value, state) if is_async else SyncStreamProxy(value, state)
-        except Exception as failure:
-            _guard.report("stream", failure)
-            return value
-    _guarded(op.name, op.on_result, state, value)
-    state.finish(result=value)
-    return value
+def opener(telemetry: Telemetry, op: Operation) -> _kit.Opener:
+    """The kit's opener of one operation: start the call (None: it runs untouched), current while the SDK runs."""
+
+    def open_call(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Active | None:
+        state = start(telemetry, op, instance, args, kwargs)
+        return None if state is None else Active(state, op)
+
+    return open_call
 
 
 def factory(telemetry: Telemetry, op: Operation, is_async: bool) -> Callable[..., Any]:
-    """The wrapt wrapper of one method; the sync and async bodies differ only by ``await``."""
-    if is_async:
-
-        async def async_wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-            state = start(telemetry, op, instance, args, kwargs)
-            if state is None:
-                return await wrapped(*args, **kwargs)
-            with Active(state, op):
-                value = await wrapped(*args, **kwargs)
-            return complete(op, state, value, is_async=True)
-
-        return async_wrapper
-
-    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        state = start(telemetry, op, instance, args, kwargs)
-        if state is None:
-            return wrapped(*args, **kwargs)
-        with Active(state, op):
-            value = wrapped(*args, **kwargs)
-        return complete(op, state, value, is_async=False)
-
-    return wrapper
+    """The wrapt wrapper of one method for ``op``."""
+    return _kit.wrapper(opener(telemetry, op), is_async)
 
 
 def wrap(telemetry: Telemetry, module: str, qualname: str, op: Operation, is_async: bool) -> tuple[Any, str] | None:
     """Wrap ``module.qualname`` for ``op``; a method this SDK version lacks is skipped with one warning."""
-    return wrap_function(module, qualname, factory(telemetry, op, is_async))
-
-
-def wrap_function(module: str, qualname: str, wrapper: Callable[..., Any]) -> tuple[Any, str] | None:
-    """Wrap ``module.qualname`` with a wrapt wrapper, or warn once when this SDK version has no such method."""
-    class_name, _, method = qualname.rpartition(".")
-    try:
-        owner: Any = importlib.import_module(module)
-        for part in class_name.split(".") if class_name else ():
-            owner = getattr(owner, part)
-        getattr(owner, method)
-    except (ImportError, AttributeError):
-        _guard.warn_once(f"missing:{module}.{qualname}", "otel-gemini: %s has no %s; not instrumented", module, qualname)
-        return None
-    wrap_function_wrapper(module, qualname, wrapper)
-    return owner, method
+    return _kit.wrap_or_warn(module, qualname, factory(telemetry, op, is_async))
 
 
 # -- raw response bodies ------------------------------------------------------------------------------------
@@ -198,33 +175,6 @@ def _raw(state: CallState, http_method: Any, path: Any, response: Any) -> None:
             state.on_raw(str(http_method).upper(), str(path), parsed)
     except Exception as failure:
         _guard.report("raw_response", failure)
-
-
-def _raw_wrapper(is_async: bool) -> Callable[..., Any]:
-    """Around the api client's one-shot request: hand the body to the call in flight when it asked for it."""
-    if is_async:
-
-        async def async_wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-            response = await wrapped(*args, **kwargs)
-            state = current_call.get()
-            if state is not None and state.on_raw is not None:
-                _raw(state, kwargs.get("http_method", args[0] if args else ""), kwargs.get("path", args[1] if len(args) > 1 else ""), response)
-            return response
-
-        return async_wrapper
-
-    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        response = wrapped(*args, **kwargs)
-        state = current_call.get()
-        if state is not None and state.on_raw is not None:
-            _raw(state, kwargs.get("http_method", args[0] if args else ""), kwargs.get("path", args[1] if len(args) > 1 else ""), response)
-        return response
-
-    return wrapper
-
-
-def _args(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, Any]:
-    return kwargs.get("http_method", args[0] if args else ""), kwargs.get("path", args[1] if len(args) > 1 else "")
 
 
 def _tap(state: CallState, method: Any, path: Any, stream: Any) -> Any:
@@ -250,44 +200,39 @@ async def _tap_async(state: CallState, method: Any, path: Any, stream: Any) -> A
             await close()
 
 
-def _streamed_wrapper(is_async: bool) -> Callable[..., Any]:
-    """Around the api client's streamed request: chunk bodies carry what the parsed chunks drop (serviceTier)."""
-    if is_async:
+class _Raw(_kit.Plain):
+    """Around the api client's request of a call that asked for raw bodies: hand it the body, or each chunk's
+    body of a streamed request (chunk bodies carry what the parsed chunks drop: serviceTier)."""
 
-        async def async_wrapper(
-            wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
-        ) -> Any:
-            stream = await wrapped(*args, **kwargs)
-            state = current_call.get()
-            if state is None or state.on_raw is None:
-                return stream
-            return _tap_async(state, *_args(args, kwargs), stream)
+    __slots__ = ("state", "http_method", "path", "streamed")
 
-        return async_wrapper
+    def __init__(self, state: CallState, http_method: Any, path: Any, streamed: bool) -> None:
+        self.state = state
+        self.http_method = http_method
+        self.path = path
+        self.streamed = streamed
 
-    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        stream = wrapped(*args, **kwargs)
+    def done(self, response: Any, flavor: _kit.Flavor) -> Any:
+        if self.streamed:
+            return (_tap_async if flavor.is_async else _tap)(self.state, self.http_method, self.path, response)
+        _raw(self.state, self.http_method, self.path, response)
+        return response
+
+
+def _raw_opener(streamed: bool) -> _kit.Opener:
+    def open_raw(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Raw | None:
         state = current_call.get()
         if state is None or state.on_raw is None:
-            return stream
-        return _tap(state, *_args(args, kwargs), stream)
+            return None
+        return _Raw(state, kwargs.get("http_method", args[0] if args else ""),
+                    kwargs.get("path", args[1] if len(args) > 1 else ""), streamed)
 
-    return wrapper
+    return open_raw
 
 
 def instrument_raw(telemetry: Telemetry) -> list[tuple[Any, str]]:
     """The raw-body hook on google-genai's api client: one-shot bodies, and each chunk of a streamed one."""
-    wrapped = []
-    for method, is_async in (("request", False), ("async_request", True), ("request_streamed", False),
-                             ("async_request_streamed", True)):
-        try:
-            from google.genai import _api_client
-
-            getattr(_api_client.BaseApiClient, method)
-        except (ImportError, AttributeError):
-            _guard.warn_once(f"missing:BaseApiClient.{method}", "otel-gemini: google-genai has no BaseApiClient.%s", method)
-            continue
-        make = _streamed_wrapper if method.endswith("streamed") else _raw_wrapper
-        wrap_function_wrapper("google.genai._api_client", f"BaseApiClient.{method}", make(is_async))
-        wrapped.append((_api_client.BaseApiClient, method))
-    return wrapped
+    return _kit.wrap_all([("google.genai._api_client", f"BaseApiClient.{method}",
+                           _kit.wrapper(_raw_opener(method.endswith("streamed")), is_async))
+                          for method, is_async in (("request", False), ("async_request", True),
+                                                   ("request_streamed", False), ("async_request_streamed", True))])

@@ -8,7 +8,7 @@ sends its HTTP requests lazily, from inside the iteration.
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator, Iterator
+from typing import Any, AsyncIterator, Callable, Iterator
 
 import wrapt
 
@@ -49,11 +49,18 @@ class _Step:
             self.state.finish(error)
 
 
-class SyncStreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]
-    def __init__(self, wrapped: Iterator[Any], state: CallState) -> None:
+class _StreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]
+    """What the sync and async proxies share: the call they finish, and finishing it when dropped unfinished."""
+
+    def __init__(self, wrapped: Any, state: CallState) -> None:
         super().__init__(wrapped)
         self._self_state = state
 
+    def __del__(self) -> None:
+        _abandon(getattr(self, "_self_state", None))
+
+
+class SyncStreamProxy(_StreamProxy):
     def __iter__(self) -> "SyncStreamProxy":
         return self
 
@@ -77,15 +84,8 @@ class SyncStreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]
         self.close()
         return None
 
-    def __del__(self) -> None:
-        _abandon(getattr(self, "_self_state", None))
 
-
-class AsyncStreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]
-    def __init__(self, wrapped: AsyncIterator[Any], state: CallState) -> None:
-        super().__init__(wrapped)
-        self._self_state = state
-
+class AsyncStreamProxy(_StreamProxy):
     def __aiter__(self) -> "AsyncStreamProxy":
         return self
 
@@ -114,32 +114,30 @@ class AsyncStreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]
         await (self.aclose() if close is not None else self.close())
         return None
 
-    def __del__(self) -> None:
-        _abandon(getattr(self, "_self_state", None))
 
-
-def _observe(hop: Hop, chunk: Any) -> None:
+def observe(keep: Callable[[Hop, Any], None], hop: Hop, response: Any) -> None:
+    """``keep(hop, response)``, guarded: a response we cannot read is counted, never the caller's problem."""
     try:
-        hop.observe(chunk)
+        keep(hop, response)
     except Exception as failure:
         _guard.report("response", failure)
 
 
-def observe_hop(stream: Iterator[Any], hop: Hop) -> Iterator[Any]:
+def watch(stream: Iterator[Any], hop: Hop, keep: Callable[[Hop, Any], None]) -> Iterator[Any]:
     """One streamed HTTP request inside the SDK: each chunk's running usage updates the hop (last one wins)."""
     try:
         for chunk in stream:
-            _observe(hop, chunk)
+            observe(keep, hop, chunk)
             yield chunk
     except Exception:
         hop.failed = hop.usage_metadata is None  # cut mid-way: bill the last running total seen
         raise
 
 
-async def observe_hop_async(stream: AsyncIterator[Any], hop: Hop) -> AsyncIterator[Any]:
+async def watch_async(stream: AsyncIterator[Any], hop: Hop, keep: Callable[[Hop, Any], None]) -> AsyncIterator[Any]:
     try:
         async for chunk in stream:
-            _observe(hop, chunk)
+            observe(keep, hop, chunk)
             yield chunk
     except Exception:
         hop.failed = hop.usage_metadata is None

@@ -21,14 +21,14 @@ The SDK returns from an attempt only on HTTP 200 (anything else raises ``APIErro
 
 from __future__ import annotations
 
-from contextvars import ContextVar
-from typing import Any, Callable
+from contextvars import ContextVar, Token
+from typing import Any
 
 from opentelemetry.trace import Span
 
 from otel_gemini import _guard, quota
+from otel_gemini.instrumentation import _kit
 from otel_gemini.instrumentation._call import CallState, current_call
-from otel_gemini.instrumentation._operation import wrap_function
 from otel_gemini.instrumentation._telemetry import Telemetry
 
 _MODULE = "google.genai._api_client"
@@ -37,14 +37,20 @@ ATTEMPTS = (("BaseApiClient._request_once", False), ("BaseApiClient._async_reque
 LOOPS = (("BaseApiClient._request", False), ("BaseApiClient._async_request", True))
 
 
-class _Loop:
-    """One SDK retry loop: where its previous attempt sits in ``state.attempts``."""
+class _Loop(_kit.Plain):
+    """One SDK retry loop (the kit's scope around it): where its previous attempt sits in ``state.attempts``."""
 
-    __slots__ = ("state", "last")
+    __slots__ = ("state", "last", "_token")
 
     def __init__(self, state: CallState) -> None:
         self.state = state
         self.last: int | None = None
+
+    def __enter__(self) -> None:
+        self._token: Token[_Loop | None] = _loop.set(self)
+
+    def __exit__(self, exc_type: Any, error: BaseException | None, tb: Any) -> None:
+        _loop.reset(self._token)
 
 
 _loop: ContextVar[_Loop | None] = ContextVar("otel_gemini_retry_loop", default=None)
@@ -108,74 +114,36 @@ def _guarded_record(state: CallState, error: BaseException | None) -> None:
         _guard.report("attempts", failure)
 
 
-def _attempt(is_async: bool) -> Callable[..., Any]:
+class _Attempt(_kit.Plain):
     """Around one HTTP attempt: record it in the call in flight, whatever it returned or raised."""
-    if is_async:
 
-        async def async_wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-            state = current_call.get()
-            if state is None:
-                return await wrapped(*args, **kwargs)
-            try:
-                response = await wrapped(*args, **kwargs)
-            except Exception as error:
-                _guarded_record(state, error)
-                raise
-            _guarded_record(state, None)
-            return response
+    __slots__ = ("state",)
 
-        return async_wrapper
+    def __init__(self, state: CallState) -> None:
+        self.state = state
 
-    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        state = current_call.get()
-        if state is None:
-            return wrapped(*args, **kwargs)
-        try:
-            response = wrapped(*args, **kwargs)
-        except Exception as error:
-            _guarded_record(state, error)
-            raise
-        _guarded_record(state, None)
-        return response
+    def __exit__(self, exc_type: Any, error: BaseException | None, tb: Any) -> None:
+        if isinstance(error, Exception):  # not a cancellation: that is no attempt's outcome
+            _guarded_record(self.state, error)
 
-    return wrapper
+    def done(self, value: Any, flavor: _kit.Flavor) -> Any:
+        _guarded_record(self.state, None)
+        return value
 
 
-def _retry_loop(is_async: bool) -> Callable[..., Any]:
-    """Around the SDK's retry loop: attempts inside it belong to one logical request."""
-    if is_async:
+def _open_attempt(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Attempt | None:
+    state = current_call.get()
+    return None if state is None else _Attempt(state)
 
-        async def async_wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-            state = current_call.get()
-            if state is None:
-                return await wrapped(*args, **kwargs)
-            token = _loop.set(_Loop(state))
-            try:
-                return await wrapped(*args, **kwargs)
-            finally:
-                _loop.reset(token)
 
-        return async_wrapper
-
-    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        state = current_call.get()
-        if state is None:
-            return wrapped(*args, **kwargs)
-        token = _loop.set(_Loop(state))
-        try:
-            return wrapped(*args, **kwargs)
-        finally:
-            _loop.reset(token)
-
-    return wrapper
+def _open_loop(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Loop | None:
+    """Attempts inside the SDK's retry loop belong to one logical request."""
+    state = current_call.get()
+    return None if state is None else _Loop(state)
 
 
 def instrument(telemetry: Telemetry) -> list[tuple[Any, str]]:
     """Wrap the api client's retry loops and attempts; returns (class, name) pairs for uninstrument."""
-    wrapped = []
-    for methods, factory in ((LOOPS, _retry_loop), (ATTEMPTS, _attempt)):
-        for qualname, is_async in methods:
-            done = wrap_function(_MODULE, qualname, factory(is_async))
-            if done is not None:
-                wrapped.append(done)
-    return wrapped
+    return _kit.wrap_all([(_MODULE, qualname, _kit.wrapper(opener, is_async))
+                          for methods, opener in ((LOOPS, _open_loop), (ATTEMPTS, _open_attempt))
+                          for qualname, is_async in methods])

@@ -25,15 +25,12 @@ from __future__ import annotations
 
 import weakref
 from contextvars import ContextVar
-from typing import Any, Callable
-
-from wrapt import wrap_function_wrapper
+from typing import Any
 
 from otel_gemini import _guard, semconv
-from otel_gemini.instrumentation import _operation
+from otel_gemini.instrumentation import _kit, _operation
 from otel_gemini.instrumentation._call import CallState
 from otel_gemini.instrumentation._operation import Active, Operation
-from otel_gemini.instrumentation._streams import AsyncStreamProxy, SyncStreamProxy
 from otel_gemini.instrumentation._telemetry import Telemetry
 from otel_gemini.interaction_usage import BilledIds, grounding_units, interaction_usage
 from otel_gemini.interaction_usage import get as _get
@@ -206,122 +203,79 @@ _OPS = {
 
 
 Args = tuple[Any, ...]
-Begun = tuple[Operation, CallState, "_Call"]
 
 
-def _begin(telemetry: Telemetry, method: str, instance: Any, args: Args, kwargs: dict[str, Any]) -> Begun | None:
-    try:
-        stream = bool(_request_field(kwargs, "stream"))
-        background = bool(_request_field(kwargs, "background")) and not stream
-        kind = "get" if method == "get" else "background" if background else "create"
-        op = _OPS[(kind, stream and kind != "background")]
-        state = _operation.start(telemetry, op, _view(instance), args, kwargs)
-        if state is None:
-            return None
-        known_id = kwargs.get("id", args[0] if args else None) if method == "get" else None
-        call = _Call(state, method == "create", str(known_id) if known_id else None)
-        state.chunk_hook = call.on_event
-        return op, state, call
-    except Exception as failure:
-        _guard.report("start", failure)
-        return None
+class _InCall(Active):
+    """Active, with the interaction call current too (its per-hop sender bills into it); stream or not is
+    decided per call by its arguments, and only the SDK's ``Stream`` is proxied."""
 
+    __slots__ = ("call", "_current_token")
 
-def _complete(op: Operation, state: CallState, call: _Call, value: Any, is_async: bool) -> Any:
-    if op.stream and hasattr(value, "generator"):
+    def __init__(self, state: CallState, op: Operation, call: _Call) -> None:
+        super().__init__(state, op)
+        self.call = call
+
+    def __enter__(self) -> None:
+        self._current_token = _current.set(self.call)
+        super().__enter__()
+
+    def __exit__(self, exc_type: Any, error: BaseException | None, tb: Any) -> None:
         try:
-            return AsyncStreamProxy(value, state) if is_async else SyncStreamProxy(value, state)
-        except Exception as failure:
-            _guard.report("stream", failure)
-            return value
-    try:
-        call.on_result(state, value)
-    except Exception as failure:
-        _guard.report(op.name, failure)
-    state.finish(result=value)
-    return value
-
-
-def _public(telemetry: Telemetry, method: str, is_async: bool) -> Callable[..., Any]:
-    """create/get: like ``_operation.factory``, but stream or not is decided per call by its arguments."""
-    if is_async:
-
-        async def async_wrapper(wrapped: Callable[..., Any], instance: Any, args: Args, kwargs: dict[str, Any]) -> Any:
-            begun = _begin(telemetry, method, instance, args, kwargs)
-            if begun is None:
-                return await wrapped(*args, **kwargs)
-            op, state, call = begun
-            token = _current.set(call)
-            try:
-                with Active(state):
-                    value = await wrapped(*args, **kwargs)
-            finally:
-                _current.reset(token)
-            return _complete(op, state, call, value, is_async=True)
-
-        return async_wrapper
-
-    def wrapper(wrapped: Callable[..., Any], instance: Any, args: Args, kwargs: dict[str, Any]) -> Any:
-        begun = _begin(telemetry, method, instance, args, kwargs)
-        if begun is None:
-            return wrapped(*args, **kwargs)
-        op, state, call = begun
-        token = _current.set(call)
-        try:
-            with Active(state):
-                value = wrapped(*args, **kwargs)
+            super().__exit__(exc_type, error, tb)
         finally:
-            _current.reset(token)
-        return _complete(op, state, call, value, is_async=False)
+            _current.reset(self._current_token)
 
-    return wrapper
-
-
-def _observe_hop(call: _Call | None, value: Any) -> None:
-    if call is not None:
+    def done(self, value: Any, flavor: _kit.Flavor) -> Any:
+        if self.stream and hasattr(value, "generator"):
+            return super().done(value, flavor)
         try:
-            call.on_hop(value)
+            self.call.on_result(self.state, value)
         except Exception as failure:
-            _guard.report("response", failure)
-
-
-def _per_hop(is_async: bool) -> Callable[..., Any]:
-    """``_send_create_once``: one billed HTTP request of create, inside the call in flight."""
-    if is_async:
-
-        async def async_wrapper(wrapped: Callable[..., Any], instance: Any, args: Args, kwargs: dict[str, Any]) -> Any:
-            value = await wrapped(*args, **kwargs)
-            _observe_hop(_current.get(), value)
-            return value
-
-        return async_wrapper
-
-    def wrapper(wrapped: Callable[..., Any], instance: Any, args: Args, kwargs: dict[str, Any]) -> Any:
-        value = wrapped(*args, **kwargs)
-        _observe_hop(_current.get(), value)
+            _guard.report(self.state.operation, failure)
+        self.state.finish(result=value)
         return value
 
-    return wrapper
+
+def _opener(telemetry: Telemetry, method: str) -> _kit.Opener:
+    """create/get: the operation (and so stream or not, billed or not) is chosen by each call's arguments."""
+
+    def open_call(instance: Any, args: Args, kwargs: dict[str, Any]) -> _InCall | None:
+        try:
+            stream = bool(_request_field(kwargs, "stream"))
+            background = bool(_request_field(kwargs, "background")) and not stream
+            kind = "get" if method == "get" else "background" if background else "create"
+            op = _OPS[(kind, stream and kind != "background")]
+            state = _operation.start(telemetry, op, _view(instance), args, kwargs)
+            if state is None:
+                return None
+            known_id = kwargs.get("id", args[0] if args else None) if method == "get" else None
+            call = _Call(state, method == "create", str(known_id) if known_id else None)
+            state.chunk_hook = call.on_event
+            return _InCall(state, op, call)
+        except Exception as failure:
+            _guard.report("start", failure)
+            return None
+
+    return open_call
+
+
+def _open_hop(instance: Any, args: Args, kwargs: dict[str, Any]) -> _kit.After | None:
+    """``_send_create_once``: one billed HTTP request of create, inside the call in flight."""
+    call = _current.get()
+    return None if call is None else _kit.After(call.on_hop, "response")
 
 
 def instrument(telemetry: Telemetry) -> list[tuple[Any, str]]:
     """Wrap create/get (sync and async) and the per-hop sender; returns (class, name) pairs for uninstrument."""
     try:
-        import google.genai._gaos.google_genai as module
+        import google.genai._gaos.google_genai  # noqa: F401 - only to know the API is there
     except ImportError:
         _guard.warn_once("missing:interactions", "otel-gemini: google-genai has no Interactions API; not instrumented")
         return []
-    wrapped: list[tuple[Any, str]] = []
-    for class_name, is_async in ((SYNC, False), (ASYNC, True)):
-        cls = getattr(module, class_name, None)
-        for method, factory in (("create", _public(telemetry, "create", is_async)),
-                                ("get", _public(telemetry, "get", is_async)),
-                                ("_send_create_once", _per_hop(is_async))):
-            # Only methods the bridge class defines itself: wrapping an inherited one would wrap the base class.
-            if cls is None or method not in vars(cls):
-                _guard.warn_once(f"missing:{class_name}.{method}",
-                                 "otel-gemini: google-genai has no %s.%s; not instrumented", class_name, method)
-                continue
-            wrap_function_wrapper(MODULE, f"{class_name}.{method}", factory)
-            wrapped.append((cls, method))
-    return wrapped
+    return _kit.wrap_all(
+        [(MODULE, f"{class_name}.{method}", _kit.wrapper(opener, is_async))
+         for class_name, is_async in ((SYNC, False), (ASYNC, True))
+         for method, opener in (("create", _opener(telemetry, "create")), ("get", _opener(telemetry, "get")),
+                                ("_send_create_once", _open_hop))],
+        own=True,  # only methods the bridge class defines itself: wrapping an inherited one would wrap the base
+    )

@@ -23,15 +23,16 @@ also produced tool-use prompt tokens; the span says ``gemini.usage.thoughts_infe
 
 from __future__ import annotations
 
+import functools
 import importlib
-from contextvars import ContextVar
-from typing import Any, AsyncIterator, Callable, Iterator
+from contextvars import ContextVar, Token
+from typing import Any, Callable
 from urllib.parse import urlsplit
 
 from otel_gemini import _guard, semconv
+from otel_gemini.instrumentation import _kit
 from otel_gemini.instrumentation._call import CallState, Endpoint, Hop, current_call
-from otel_gemini.instrumentation._operation import Active, Operation, factory, start, wrap_function
-from otel_gemini.instrumentation._streams import AsyncStreamProxy, SyncStreamProxy
+from otel_gemini.instrumentation._operation import Active, Operation, factory, start
 from otel_gemini.instrumentation._telemetry import Telemetry
 from otel_gemini.instrumentation.models import request_attributes
 
@@ -182,136 +183,76 @@ def usage_of(usage_metadata: Any) -> tuple[dict[str, Any], bool]:
 
 
 def _observe(state: CallState, hop: Hop, response: Any) -> None:
-    """Keep one response's (or stream chunk's running) usage and served model on the hop."""
-    try:
-        if "usage_metadata" in response:
-            hop.usage_metadata, inferred = usage_of(response.usage_metadata)
-            if inferred and state.span.is_recording():
-                state.span.set_attribute("gemini.usage.thoughts_inferred", True)
-        if response.model_version:
-            hop.model_version = response.model_version
-    except Exception as failure:
-        _guard.report("response", failure)
-
-
-def _watch(state: CallState, hop: Hop, stream: Any) -> Iterator[Any]:
-    try:
-        for chunk in stream:
-            _observe(state, hop, chunk)
-            yield chunk
-    except Exception:
-        hop.failed = hop.usage_metadata is None  # cut mid-way: bill the last running total seen
-        raise
-
-
-async def _watch_async(state: CallState, hop: Hop, stream: Any) -> AsyncIterator[Any]:
-    try:
-        async for chunk in stream:
-            _observe(state, hop, chunk)
-            yield chunk
-    except Exception:
-        hop.failed = hop.usage_metadata is None
-        raise
+    """Keep one response's (or stream chunk's running) usage and served model on the hop (the kit guards it)."""
+    if "usage_metadata" in response:
+        hop.usage_metadata, inferred = usage_of(response.usage_metadata)
+        if inferred and state.span.is_recording():
+            state.span.set_attribute("gemini.usage.thoughts_inferred", True)
+    if response.model_version:
+        hop.model_version = response.model_version
 
 
 # -- wrappers ------------------------------------------------------------------------------------------------
 
 
-def _owning(telemetry: Telemetry, op: Operation, is_async: bool) -> Callable[..., Any]:
-    """A span-owning public method; inner calls of the owner in flight pass through, streams end with the stream."""
-    plain = factory(telemetry, op, is_async)
+class _Owned:
+    """A span-owning public method's call: its model or chat owns the call (inner calls of the owner pass
+    through), and a stream ends with the transport's iterator (proxied per request), not here."""
 
-    def streamed(state: CallState, value: Any) -> Any:
-        if not state.hops:  # the transport was not ours to watch (see instrument): end the call now
-            state.finish(result=value)
-        return value
+    __slots__ = ("instance", "active", "streaming", "_token")
 
-    if is_async:
+    def __init__(self, instance: Any, active: Active | None, streaming: bool) -> None:
+        self.instance = instance
+        self.active = active
+        self.streaming = streaming
 
-        async def async_wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-            if _owner.get() is not None:
-                return await wrapped(*args, **kwargs)
-            token = _owner.set(instance)
-            try:
-                if not kwargs.get("stream"):
-                    return await plain(wrapped, instance, args, kwargs)
-                state = start(telemetry, op, instance, args, kwargs)
-                if state is None:
-                    return await wrapped(*args, **kwargs)
-                with Active(state):
-                    value = await wrapped(*args, **kwargs)
-                return streamed(state, value)
-            finally:
-                _owner.reset(token)
+    def __enter__(self) -> None:
+        self._token: Token[Any] = _owner.set(self.instance)
+        if self.active is not None:
+            self.active.__enter__()
 
-        return async_wrapper
-
-    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        if _owner.get() is not None:
-            return wrapped(*args, **kwargs)
-        token = _owner.set(instance)
+    def __exit__(self, exc_type: Any, error: BaseException | None, tb: Any) -> None:
         try:
-            if not kwargs.get("stream"):
-                return plain(wrapped, instance, args, kwargs)
-            state = start(telemetry, op, instance, args, kwargs)
-            if state is None:
-                return wrapped(*args, **kwargs)
-            with Active(state):
-                value = wrapped(*args, **kwargs)
-            return streamed(state, value)
+            if self.active is not None:
+                self.active.__exit__(exc_type, error, tb)
         finally:
-            _owner.reset(token)
+            _owner.reset(self._token)
 
-    return wrapper
-
-
-def _observed(state: CallState, hop: Hop, value: Any, stream: bool, is_async: bool) -> Any:
-    if not stream:
-        _observe(state, hop, value)
-        return value
-    try:
-        if is_async:
-            return AsyncStreamProxy(_watch_async(state, hop, value), state)
-        return SyncStreamProxy(_watch(state, hop, value), state)
-    except Exception as failure:
-        _guard.report("stream", failure)
-        state.finish()
+    def done(self, value: Any, flavor: _kit.Flavor) -> Any:
+        active = self.active
+        if active is None:
+            return value
+        if not self.streaming:
+            return active.done(value, flavor)
+        if not active.state.hops:  # the transport was not ours to watch (see instrument): end the call now
+            active.state.finish(result=value)
         return value
 
 
-def _per_request(stream: bool, is_async: bool) -> Callable[..., Any]:
+def _owning(telemetry: Telemetry, op: Operation, is_async: bool) -> _kit.Wrapper:
+    def open_owned(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Owned | None:
+        if _owner.get() is not None:
+            return None
+        state = start(telemetry, op, instance, args, kwargs)
+        return _Owned(instance, None if state is None else Active(state, op), bool(kwargs.get("stream")))
+
+    return _kit.wrapper(open_owned, is_async)
+
+
+def _open_request(stream: bool) -> _kit.Opener:
     """One billed request of the legacy call in flight (none in flight: the low-level client used directly)."""
-    if is_async:
 
-        async def async_wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-            state = current_call.get()
-            if state is None or _owner.get() is None:
-                return await wrapped(*args, **kwargs)
-            hop = state.new_hop()
-            try:
-                value = await wrapped(*args, **kwargs)
-            except BaseException:
-                hop.failed = True
-                raise
-            return _observed(state, hop, value, stream, is_async=True)
-
-        return async_wrapper
-
-    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    def open_hop(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _kit.HopScope | None:
         state = current_call.get()
         if state is None or _owner.get() is None:
-            return wrapped(*args, **kwargs)
-        hop = state.new_hop()
-        try:
-            value = wrapped(*args, **kwargs)
-        except BaseException:
-            hop.failed = True
-            raise
-        return _observed(state, hop, value, stream, is_async=False)
+            return None
+        return _kit.HopScope(state, functools.partial(_observe, state), stream, proxied=True)
 
-    return wrapper
+    return open_hop
 
 
+def _per_request(stream: bool, is_async: bool) -> _kit.Wrapper:
+    return _kit.wrapper(_open_request(stream), is_async)
 
 
 def instrument(telemetry: Telemetry) -> list[tuple[Any, str]]:
@@ -347,9 +288,4 @@ def instrument(telemetry: Telemetry) -> list[tuple[Any, str]]:
     for module in ("google.generativeai.embedding", "google.generativeai"):
         plan.append((module, "embed_content", factory(telemetry, _embed_operation(False), False)))
         plan.append((module, "embed_content_async", factory(telemetry, _embed_operation(True), True)))
-    wrapped: list[tuple[Any, str]] = []
-    for module, qualname, wrapper in plan:
-        pair = wrap_function(module, qualname, wrapper)
-        if pair is not None:
-            wrapped.append(pair)
-    return wrapped
+    return _kit.wrap_all(plan)

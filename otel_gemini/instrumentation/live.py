@@ -27,9 +27,9 @@ from typing import Any, Callable
 from urllib.parse import urlsplit
 
 import wrapt
-from wrapt import wrap_function_wrapper
 
 from otel_gemini import _guard, semconv
+from otel_gemini.instrumentation import _kit
 from otel_gemini.instrumentation._call import CallState
 from otel_gemini.instrumentation._operation import Operation, start
 from otel_gemini.instrumentation._telemetry import Telemetry
@@ -204,22 +204,9 @@ async def _receive(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, 
 def instrument(telemetry: Telemetry) -> list[tuple[Any, str]]:
     """Wrap ``AsyncLive.connect`` and ``AsyncSession._receive``; returns (class, name) pairs for uninstrument."""
     try:
-        from google.genai import live
+        from google.genai import live  # noqa: F401 - only to know the Live API is there
     except ImportError:
         _guard.warn_once("missing:live", "otel-gemini: google.genai.live is missing; Live API not instrumented")
         return []
-    wrapped: list[tuple[Any, str]] = []
-    for class_name, method, wrapper in (
-        ("AsyncLive", "connect", _connect(telemetry)),
-        ("AsyncSession", "_receive", _receive),
-    ):
-        cls = getattr(live, class_name, None)
-        if cls is None or not hasattr(cls, method):
-            _guard.warn_once(
-                f"missing:{class_name}.{method}", "otel-gemini: google-genai has no %s.%s; not instrumented",
-                class_name, method,
-            )
-            continue
-        wrap_function_wrapper(_MODULE, f"{class_name}.{method}", wrapper)
-        wrapped.append((cls, method))
-    return wrapped
+    return _kit.wrap_all([(_MODULE, "AsyncLive.connect", _connect(telemetry)),
+                          (_MODULE, "AsyncSession._receive", _receive)])

@@ -15,15 +15,12 @@ SDK's own exception, raised unchanged.
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable
-
-from wrapt import wrap_function_wrapper
+from typing import Any
 
 from otel_gemini import _guard, semconv
-from otel_gemini.instrumentation import coexist, content
-from otel_gemini.instrumentation._call import CallState, Hop, body_tier, current_call
+from otel_gemini.instrumentation import _kit, coexist, content
+from otel_gemini.instrumentation._call import CallState, Hop, body_tier
 from otel_gemini.instrumentation._operation import Active, endpoint_of
-from otel_gemini.instrumentation._streams import AsyncStreamProxy, SyncStreamProxy, observe_hop, observe_hop_async
 from otel_gemini.instrumentation._telemetry import Telemetry
 
 _MODULE = "google.genai.models"
@@ -91,129 +88,32 @@ def _start(
         return None
 
 
-def _complete(state: CallState, value: Any, stream: bool, is_async: bool) -> Any:
-    if not stream:
-        state.finish(result=value)
-        return value
-    try:
-        return AsyncStreamProxy(value, state) if is_async else SyncStreamProxy(value, state)
-    except Exception as failure:
-        _guard.report("stream", failure)
-        return value
-
-
-def _public(telemetry: Telemetry, stream: bool, is_async: bool, method: str) -> Callable[..., Any]:
-    """The span-owning wrapper of a public method; the sync and async bodies differ only by ``await``.
+def _public(telemetry: Telemetry, stream: bool, is_async: bool, method: str) -> _kit.Wrapper:
+    """The span-owning wrapper of a public method.
 
     When another instrumentation's wrapper lies beneath ours, ours runs inside it instead (coexist.py).
     """
-    settings = telemetry.settings
-    if is_async:
 
-        async def async_body(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
-                             outside: bool = False) -> Any:
+    def make(outside: bool) -> _kit.Wrapper:
+        def open_call(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Active | None:
             state = _start(telemetry, instance, kwargs, args, stream, outside or coexist.peer_above(instance, method))
-            if state is None:
-                return await wrapped(*args, **kwargs)
-            with Active(state):
-                value = await wrapped(*args, **kwargs)
-            return _complete(state, value, stream, is_async=True)
+            return None if state is None else Active(state, stream=stream)
 
-        async def async_wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-            peer = coexist.peer_beneath(settings, wrapped)
-            if peer is not None:
-                return await coexist.call_beneath(
-                    peer, wrapped, instance, args, kwargs, lambda w, i, a, k: async_body(w, i, a, k, True))
-            return await async_body(wrapped, instance, args, kwargs)
+        return _kit.wrapper(open_call, is_async)
 
-        return async_wrapper
-
-    def body(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
-             outside: bool = False) -> Any:
-        state = _start(telemetry, instance, kwargs, args, stream, outside or coexist.peer_above(instance, method))
-        if state is None:
-            return wrapped(*args, **kwargs)
-        with Active(state):
-            value = wrapped(*args, **kwargs)
-        return _complete(state, value, stream, is_async=False)
-
-    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        peer = coexist.peer_beneath(settings, wrapped)
-        if peer is not None:
-            return coexist.call_beneath(peer, wrapped, instance, args, kwargs, lambda w, i, a, k: body(w, i, a, k, True))
-        return body(wrapped, instance, args, kwargs)
-
-    return wrapper
+    return _kit.beside_peers(telemetry.settings, make)
 
 
-class _Request:
-    """Around one billed HTTP request: a failure marks its hop unbilled and propagates unchanged."""
-
-    __slots__ = ("hop",)
-
-    def __init__(self, hop: Hop) -> None:
-        self.hop = hop
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: Any, error: BaseException | None, tb: Any) -> None:
-        if error is not None:
-            self.hop.failed = True
-
-
-def _observed(hop: Hop, value: Any, stream: bool, is_async: bool) -> Any:
-    if stream:
-        return observe_hop_async(value, hop) if is_async else observe_hop(value, hop)
-    try:
-        hop.observe(value)
-    except Exception as failure:
-        _guard.report("response", failure)
-    return value
-
-
-def _per_request(telemetry: Telemetry, stream: bool, is_async: bool) -> Callable[..., Any]:
+def _per_request(stream: bool, is_async: bool) -> _kit.Wrapper:
     """The wrapper of a per-request method: records the response as a hop of the call in flight, if any."""
-    if is_async:
-
-        async def async_wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-            state = current_call.get()
-            if state is None:
-                return await wrapped(*args, **kwargs)
-            hop = state.new_hop()
-            with _Request(hop):
-                value = await wrapped(*args, **kwargs)
-            return _observed(hop, value, stream, is_async=True)
-
-        return async_wrapper
-
-    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        state = current_call.get()
-        if state is None:
-            return wrapped(*args, **kwargs)
-        hop = state.new_hop()
-        with _Request(hop):
-            value = wrapped(*args, **kwargs)
-        return _observed(hop, value, stream, is_async=False)
-
-    return wrapper
+    return _kit.wrapper(_kit.hop_opener(Hop.observe, stream), is_async)
 
 
 def instrument(telemetry: Telemetry) -> list[tuple[Any, str]]:
     """Wrap every method above; returns (class, name) pairs for uninstrument."""
-    import google.genai.models as models
-
-    wrapped: list[tuple[Any, str]] = []
-    for layer, methods in (("public", PUBLIC), ("request", PER_REQUEST)):
-        for class_name, method, kind in methods:
-            cls = getattr(models, class_name, None)
-            if cls is None or not hasattr(cls, method):
-                _guard.warn_once(f"missing:{class_name}.{method}", "otel-gemini: google-genai has no %s.%s; not instrumented", class_name, method)
-                continue
-            if layer == "public":
-                wrapper = _public(telemetry, "stream" in kind, "async" in kind, method)
-            else:
-                wrapper = _per_request(telemetry, "stream" in kind, "async" in kind)
-            wrap_function_wrapper(_MODULE, f"{class_name}.{method}", wrapper)
-            wrapped.append((cls, method))
-    return wrapped
+    plan: list[tuple[str, str, _kit.Wrapper]] = []
+    for class_name, method, kind in PUBLIC:
+        plan.append((_MODULE, f"{class_name}.{method}", _public(telemetry, "stream" in kind, "async" in kind, method)))
+    for class_name, method, kind in PER_REQUEST:
+        plan.append((_MODULE, f"{class_name}.{method}", _per_request("stream" in kind, "async" in kind)))
+    return _kit.wrap_all(plan)

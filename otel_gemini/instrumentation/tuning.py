@@ -9,11 +9,12 @@ and tell the pricer; ``OTEL_GEMINI_TUNED_MODELS`` covers apps that never fetch t
 
 from __future__ import annotations
 
-from typing import Any, Callable
-
-from wrapt import wrap_function_wrapper
+import functools
+import importlib
+from typing import Any
 
 from otel_gemini import _guard
+from otel_gemini.instrumentation import _kit
 from otel_gemini.instrumentation._telemetry import Telemetry
 
 _METHODS = (
@@ -42,33 +43,17 @@ def learn(telemetry: Telemetry, result: Any) -> None:
         _guard.report("tuning", failure)
 
 
-def _observer(telemetry: Telemetry, is_async: bool) -> Callable[..., Any]:
-    if is_async:
-
-        async def async_wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-            result = await wrapped(*args, **kwargs)
-            learn(telemetry, result)
-            return result
-
-        return async_wrapper
-
-    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        result = wrapped(*args, **kwargs)
-        learn(telemetry, result)
-        return result
-
-    return wrapper
-
-
 def instrument(telemetry: Telemetry) -> list[tuple[Any, str]]:
-    import importlib
+    """Read the results of the methods above; a method this SDK lacks is skipped quietly (it is no call to bill)."""
+    seen = _kit.After(functools.partial(learn, telemetry), "tuning")
 
-    wrapped = []
-    for module_name, qualname, is_async in _METHODS:
-        class_name, method = qualname.split(".")
-        cls = getattr(importlib.import_module(module_name), class_name, None)
-        if cls is None or not hasattr(cls, method):
-            continue
-        wrap_function_wrapper(module_name, qualname, _observer(telemetry, is_async))
-        wrapped.append((cls, method))
-    return wrapped
+    def open_learn(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _kit.After:
+        return seen
+
+    return _kit.wrap_all([(module_name, qualname, _kit.wrapper(open_learn, is_async))
+                          for module_name, qualname, is_async in _METHODS if _present(module_name, qualname)])
+
+
+def _present(module_name: str, qualname: str) -> bool:
+    class_name, method = qualname.split(".")
+    return hasattr(getattr(importlib.import_module(module_name), class_name, None), method)

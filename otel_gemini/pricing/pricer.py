@@ -13,10 +13,10 @@ from decimal import Decimal
 from typing import Mapping
 
 from otel_gemini import _guard
-from otel_gemini.config import parse_billing_tier, parse_grounding_allowance, parse_tuned_models
 from otel_gemini.pricing import engine, pacific
 from otel_gemini.pricing.bill import Facts, bill
 from otel_gemini.pricing.engine import Cost, CostLine
+from otel_gemini.pricing.specs import parse_billing_tier, parse_grounding_allowance, parse_tuned_models
 from otel_gemini.pricing.table import PriceTable, RateCard
 from otel_gemini.usage import Usage
 

@@ -136,20 +136,23 @@ class _Handler(BaseHTTPRequestHandler):
         if reply is not None and reply.status != 200:
             fallback = error(reply.status, _STATUS_NAMES.get(reply.status, "UNKNOWN"), "Fake Gemini error")
             self._json(reply.status, reply.body if reply.body is not None else fallback, reply.headers)
-        elif action == "streamGenerateContent" or (reply is not None and reply.chunks is not None):
-            self._sse(body, model or "unknown", reply or Reply())
+        elif reply is not None and (reply.chunks is not None or action == "streamGenerateContent"):
+            self._sse(body, model or "unknown", reply)
         elif reply is not None and reply.body is not None:
             self._json(200, reply.body, reply.headers)
         else:
-            handler = self.fake._default_handler(rec)
+            handler = self.fake._default_handler(rec)  # routes answer streams too, as route() promises
+            streaming = action == "streamGenerateContent"
             if handler is not None:
                 answer = handler(rec)  # (status, body), or a Reply when the answer needs headers
-                if isinstance(answer, Reply) and answer.chunks is not None:
+                if not isinstance(answer, Reply):
+                    answer = Reply(status=answer[0], body=answer[1])
+                if answer.status == 200 and (answer.chunks is not None or streaming):
                     self._sse(body, model or "unknown", answer)  # a default route may stream too (Interactions)
-                elif isinstance(answer, Reply):
-                    self._json(answer.status, answer.body or {}, {**answer.headers, **(reply.headers if reply else {})})
                 else:
-                    self._json(answer[0], answer[1], reply.headers if reply else {})
+                    self._json(answer.status, answer.body or {}, {**answer.headers, **(reply.headers if reply else {})})
+            elif streaming:
+                self._sse(body, model or "unknown", reply or Reply())
             elif action == "generateContent":
                 default = response(model_version=model or "unknown",
                                    usage_metadata=usage(prompt=_prompt_tokens(body), candidates=1))
