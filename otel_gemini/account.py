@@ -36,7 +36,8 @@ def books(
     recorder = Recorder(
         model_label_limit=settings.model_label_limit, known_model=lambda m: table.normalize(m) is not None,
         attribution_keys=parse_metric_labels(settings.metric_labels) + extra_labels,
-        label_value_limit=settings.label_value_limit,
+        label_value_limit=settings.label_value_limit, combination_limit=settings.label_combination_limit,
+        system_keys=extra_labels,
     )
     recorder.project = settings.project
     set_limits(recorder, settings)
