@@ -91,7 +91,9 @@ class LabelLimiter:
     (``known_limit``): a known model can be spelled many ways (case, ``models/`` prefix, version suffix).
     """
 
-    def __init__(self, limit: int, allowed: Callable[[str], bool] = lambda value: False, known_limit: int = 1000) -> None:
+    def __init__(
+        self, limit: int, allowed: Callable[[str], bool] = lambda value: False, known_limit: int = 1000,
+    ) -> None:
         self.limit = limit
         self.known_limit = known_limit
         self._allowed = allowed
@@ -250,7 +252,7 @@ class Recorder:
     def record_call(self, call: CallRecord) -> None:
         full = False
         with self._lock:
-            base = (
+            base: tuple[str, ...] = (
                 call.operation,
                 call.provider,
                 self._model_label(call.request_model),

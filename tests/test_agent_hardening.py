@@ -19,7 +19,10 @@ from decimal import Decimal
 from typing import Any, Iterator
 
 import pytest
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest, ExportTraceServiceResponse
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 from otel_gemini.agent.server import Agent, AgentOptions
@@ -297,3 +300,16 @@ def test_bearer_scheme_is_case_insensitive_the_token_is_not() -> None:
         assert outcome(agent, "priced") == 3 and rejected(agent, "unauthorized") == 2
     finally:
         agent.stop(5.0)
+
+
+def test_grpc_answer_carries_the_partial_success(agent: Agent) -> None:
+    import grpc
+
+    with grpc.insecure_channel(f"127.0.0.1:{agent.grpc_port}") as channel:
+        export = channel.unary_unary("/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+                                     request_serializer=None,
+                                     response_deserializer=ExportTraceServiceResponse.FromString)
+        merged = body(2) + body(1, trace_state="ot=th:ffffffffffffff")  # concatenated messages merge: 3 spans
+        response = export(merged, timeout=10)
+    assert response.partial_success.rejected_spans == 1
+    assert outcome(agent, "priced") == 2 and cost(agent) == 2 * SPAN_COST

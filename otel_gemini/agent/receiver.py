@@ -26,7 +26,7 @@ from google.protobuf import json_format
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
 
-from otel_gemini.agent.http_pool import DEFAULT_IDLE_TIMEOUT_S, DEFAULT_MAX_CONNECTIONS, BoundedHandler, BoundedHTTPServer
+from otel_gemini.agent import http_pool
 from otel_gemini.agent.pipeline import REJECTED, Pipeline
 
 DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024
@@ -192,7 +192,7 @@ def decode_export(raw: bytes, *, is_json: bool) -> tuple[Any, int]:
 
 # -- HTTP -------------------------------------------------------------------------------------------------------
 
-class _HTTPHandler(BoundedHandler):
+class _HTTPHandler(http_pool.BoundedHandler):
     protocol_version = "HTTP/1.1"  # exporters keep their connection alive between exports
     allowed_methods = ("POST",)
     pipeline: Pipeline
@@ -285,10 +285,10 @@ class _HTTPHandler(BoundedHandler):
                            "one Content-Length, a decimal number, is required")
         length = int(next(iter(lengths)))
         self.gate.check_size(length)  # before reading a byte of it
-        raw = self.rfile.read(length)
-        if len(raw) < length:
+        data = self.rfile.read(length)
+        if len(data) < length:
             raise Rejected(400, grpc.StatusCode.INVALID_ARGUMENT, "truncated", "the body ended early")
-        return raw
+        return data
 
     def _refuse(self, transport: str, rejected: Rejected, is_json: bool) -> None:
         self.pipeline.stats.reject(transport, rejected.reason)
@@ -340,20 +340,21 @@ def content_type_unknown(header: str | None) -> bool:
 
 
 def http_server(
-    host: str, port: int, pipeline: Pipeline, gate: Gate, *, max_connections: int = DEFAULT_MAX_CONNECTIONS,
-    idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S,
-) -> BoundedHTTPServer:
+    host: str, port: int, pipeline: Pipeline, gate: Gate, *, max_connections: int = http_pool.DEFAULT_MAX_CONNECTIONS,
+    idle_timeout_s: float = http_pool.DEFAULT_IDLE_TIMEOUT_S,
+) -> http_pool.BoundedHTTPServer:
     """The OTLP/HTTP receiver, bound (``serve_forever`` is the caller's to run)."""
     handler = type("OTLPHandler", (_HTTPHandler,), {"pipeline": pipeline, "gate": gate})
-    return BoundedHTTPServer((host, port), handler, max_connections=max_connections, idle_timeout_s=idle_timeout_s,
-                             on_busy=lambda headers: pipeline.stats.reject(_transport(headers), "busy"))
+    return http_pool.BoundedHTTPServer(
+        (host, port), handler, max_connections=max_connections, idle_timeout_s=idle_timeout_s,
+        on_busy=lambda headers: pipeline.stats.reject(_transport(headers), "busy"))
 
 
 # -- gRPC -------------------------------------------------------------------------------------------------------
 
 def grpc_server(
     host: str, port: int, pipeline: Pipeline, gate: Gate, workers: int = 8,
-    max_concurrent_rpcs: int = DEFAULT_MAX_CONNECTIONS,
+    max_concurrent_rpcs: int = http_pool.DEFAULT_MAX_CONNECTIONS,
 ) -> tuple[grpc.Server, int]:
     """The OTLP/gRPC receiver, started; returns it and its bound port. Past ``max_concurrent_rpcs`` waiting or
     running exports, grpcio answers RESOURCE_EXHAUSTED (exporters retry it) instead of queueing without bound."""

@@ -21,14 +21,19 @@ from prometheus_client.registry import Collector
 
 from otel_gemini import _guard, account, semconv
 from otel_gemini.agent.forward import ForwardCollector, Forwarder, MetricPusher, Tee
-from otel_gemini.agent.http_pool import DEFAULT_IDLE_TIMEOUT_S, DEFAULT_MAX_CONNECTIONS, BoundedHandler, BoundedHTTPServer
+from otel_gemini.agent.http_pool import (
+    DEFAULT_IDLE_TIMEOUT_S,
+    DEFAULT_MAX_CONNECTIONS,
+    BoundedHandler,
+    BoundedHTTPServer,
+)
 from otel_gemini.agent.pipeline import ESTIMATE_LABEL, OUTCOMES, AgentStats, Pipeline
 from otel_gemini.agent.receiver import DEFAULT_MAX_REQUEST_BYTES, Gate, grpc_server, http_server
-
-REFUSAL_REASONS = ("undecodable", "sampling_probability", "error")
 from otel_gemini.config import Settings
 from otel_gemini.exporters.prometheus import GeminiCollector
 from otel_gemini.pricing import table as price_table
+
+REFUSAL_REASONS = ("undecodable", "sampling_probability", "error")
 
 
 @dataclass
