@@ -30,6 +30,9 @@ NAMED_PER_FAMILY = 5
 SUMMARY_INTERVAL_S = 600.0
 REMEMBERED_PER_FAMILY = 1000
 """Recently warned values per family (no duplicate line for a value seen again soon); the oldest are forgotten."""
+CODE_FAMILIES = frozenset({"missing"})
+"""Families whose values are names in our code or the SDK's (a method google-genai lacks): bounded by the code,
+so each is named."""
 MAX_FAMILIES = 256
 """Families are code constants; the cap only guards against a caller building them from data."""
 
@@ -92,7 +95,7 @@ def warn_once(key: str, message: str, *args: object) -> None:
         family.recent[value] = None
         if len(family.recent) > REMEMBERED_PER_FAMILY:
             family.recent.popitem(last=False)
-        if family.named < NAMED_PER_FAMILY:
+        if family.named < NAMED_PER_FAMILY or family_name in CODE_FAMILIES:
             family.named += 1
             name = True
         else:

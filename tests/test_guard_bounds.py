@@ -58,6 +58,16 @@ def test_library_2000_unknown_models_name_five_then_one_summary(fake: Any, clien
     assert len(_warnings(caplog)) == 6
 
 
+def test_code_names_are_always_named_outside_values_bounded(caplog: Any) -> None:
+    caplog.set_level(logging.WARNING, logger="otel_gemini")
+    for index in range(8):
+        _guard.warn_once(f"missing:Models.method_{index}", "otel-gemini: google-genai has no %s", index)
+        _guard.warn_once(f"unpriced:model-{index}", "otel-gemini: no price for model %r", index)
+    lines = _warnings(caplog)
+    assert sum("google-genai has no" in line for line in lines) == 8
+    assert sum("no price for model" in line for line in lines) == _guard.NAMED_PER_FAMILY
+
+
 def test_agent_20000_unknown_models_logs_and_memory_stay_flat(caplog: Any) -> None:
     caplog.set_level(logging.WARNING, logger="otel_gemini")
     agent = _agent()
