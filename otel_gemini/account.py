@@ -59,7 +59,8 @@ def books(
     recorder = Recorder(  # known_model reads pricer.table each time, so a model a new table adds gets its label
         model_label_limit=settings.model_label_limit, known_model=lambda m: pricer.table.normalize(m) is not None,
         attribution_keys=parse_metric_labels(settings.metric_labels) + extra_labels,
-        label_value_limit=settings.label_value_limit,
+        label_value_limit=settings.label_value_limit, combination_limit=settings.label_combination_limit,
+        system_keys=extra_labels,
     )
     recorder.project = settings.project
     set_limits(recorder, settings)

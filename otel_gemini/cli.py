@@ -250,6 +250,10 @@ _AGENT_FLAGS = (
     ("--forward-otlp-endpoint", str, None, "also pass every accepted export on to URL/v1/traces (OTLP/HTTP)"),
     ("--push-metrics-otlp-endpoint", str, None, "also push the cost metrics to URL/v1/metrics (OTLP/HTTP)"),
     ("--push-interval-s", float, 15.0, "seconds between metric pushes (default 15)"),
+    ("--max-connections", int, 128, "connections each HTTP listener serves at once, and gRPC exports in flight; "
+     "beyond: 503 with Retry-After / RESOURCE_EXHAUSTED (default 128)"),
+    ("--idle-timeout-s", float, 10.0, "close a connection that sends nothing for this long: an idle keep-alive, "
+     "a half-sent request (default 10)"),
 )
 
 

@@ -45,6 +45,7 @@ class Settings:
     spans: str = "auto"
     metric_labels: str = "feature,tenant"
     label_value_limit: int = 100
+    label_combination_limit: int = 1000
     attributes_from_baggage: bool = False
 
 
@@ -66,6 +67,7 @@ _ENV = {
     "spend_cap_usd": "OTEL_GEMINI_SPEND_CAP_USD",
     "metric_labels": "OTEL_GEMINI_METRIC_LABELS",
     "label_value_limit": "OTEL_GEMINI_LABEL_VALUE_LIMIT",
+    "label_combination_limit": "OTEL_GEMINI_LABEL_COMBINATION_LIMIT",
     "attributes_from_baggage": "OTEL_GEMINI_ATTRIBUTES_FROM_BAGGAGE",
     "capture_content": "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT",
     "content_max_length": "OTEL_GEMINI_CONTENT_MAX_LENGTH",
@@ -90,7 +92,8 @@ def _convert(name: str, value: Any) -> Any:
             if str(value).strip().lower() not in ("true", "false", "1", "0", "yes", "no"):
                 raise ValueError("expected true or false")
             return str(value).strip().lower() in ("true", "1", "yes")
-        if name in ("prometheus_port", "model_label_limit", "label_value_limit", "content_max_length"):
+        if name in ("prometheus_port", "model_label_limit", "label_value_limit", "label_combination_limit",
+                    "content_max_length"):
             number = int(value)
             if number < 0:
                 raise ValueError

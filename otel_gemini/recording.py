@@ -67,21 +67,42 @@ class Histogram:
 
 
 class LabelLimiter:
-    """Caps the distinct values a user-controlled label takes in one process; the rest become ``_other``."""
+    """Caps the distinct values a user-controlled label takes in one process; the rest become ``_other``.
 
-    def __init__(self, limit: int, allowed: Callable[[str], bool] = lambda value: False) -> None:
+    Values ``allowed`` says are known (priced models) never use the budget of unknown ones, yet are bounded too
+    (``known_limit``): a known model can be spelled many ways (case, ``models/`` prefix, version suffix).
+    """
+
+    def __init__(
+        self, limit: int, allowed: Callable[[str], bool] = lambda value: False, known_limit: int = 1000,
+    ) -> None:
         self.limit = limit
+        self.known_limit = known_limit
         self._allowed = allowed
         self._seen: set[str] = set()
+        self._known: set[str] = set()
 
     def __call__(self, value: str) -> str | None:
         """The value to use, or None when it overflowed (the caller counts that and uses ``_other``)."""
-        if value in self._seen:
+        if value in self._seen or value in self._known:
             return value
-        if self._allowed(value) or len(self._seen) < self.limit:
+        if self._allowed(value):
+            if len(self._known) < self.known_limit:
+                self._known.add(value)
+                return value
+            return None
+        if len(self._seen) < self.limit:
             self._seen.add(value)
             return value
         return None
+
+    def known(self, value: str) -> bool:
+        """True for a value admitted as known (it is not user-controlled, so no combination cap applies)."""
+        return value in self._known
+
+
+COMBINATION_OVERFLOW = "_combination"
+"""``otel_gemini_label_overflow_total{label}`` of a call whose combination of user-controlled labels overflowed."""
 
 
 class Recorder:
@@ -89,7 +110,8 @@ class Recorder:
 
     def __init__(
         self, *, model_label_limit: int = 50, known_model: Callable[[str], bool] = lambda m: False,
-        attribution_keys: tuple[str, ...] = (), label_value_limit: int = 100,
+        attribution_keys: tuple[str, ...] = (), label_value_limit: int = 100, combination_limit: int = 1000,
+        system_keys: tuple[str, ...] = (),
     ) -> None:
         self._lock = threading.Lock()
         self.counters: dict[semconv.MetricDef, dict[tuple[str, ...], Decimal | int]] = {m: {} for m in semconv.COUNTERS}
@@ -102,6 +124,13 @@ class Recorder:
         self.attribution_keys = attribution_keys
         self._attribution_limits = {key: LabelLimiter(label_value_limit) for key in attribution_keys}
         self._no_attribution = ("",) * len(attribution_keys)
+        self.combination_limit = combination_limit
+        self._combinations: set[tuple[str, ...]] = set()
+        self._user_keys = tuple(key not in system_keys for key in attribution_keys)
+        """Attribution keys whose values come from users; ``system_keys`` (the agent's estimate) are bounded by
+        code and are kept as they are when a combination overflows."""
+        """Distinct (unknown request model, unknown response model, attribution values) seen: each label is capped,
+        so is their cross product (tenant × feature × model would otherwise reach hundreds of thousands of series)."""
         self._attr = self._no_attribution
         """The attribution label values of the call being recorded (set under the lock)."""
         self.clock: Callable[[], float] = time.time
@@ -142,6 +171,21 @@ class Recorder:
                 value = bounded
             out.append(value)
         return tuple(out)
+
+    def _bounded_combination(self, base: tuple[str, ...]) -> tuple[str, ...]:
+        """``base`` (and ``self._attr``) as they are, or with every user-controlled value ``_other`` once the
+        combination cap is reached: the call's dollars still land, on the ``_other`` series."""
+        user = tuple("" if not value or self._models.known(value) else value for value in base[2:4]) + tuple(
+            value if is_user else "" for value, is_user in zip(self._attr, self._user_keys))
+        if not any(user) or user in self._combinations:
+            return base
+        if len(self._combinations) < self.combination_limit:
+            self._combinations.add(user)
+            return base
+        self._add(semconv.LABEL_OVERFLOW, (COMBINATION_OVERFLOW,), 1)
+        self._attr = tuple(OTHER if value else real for value, real in zip(user[2:], self._attr))
+        models = tuple(OTHER if value else real for value, real in zip(user[:2], base[2:4]))
+        return base[:2] + models + base[4:]
 
     def _add(self, metric: semconv.MetricDef, key: tuple[str, ...], amount: Decimal | int) -> None:
         if metric.attributed:
@@ -190,7 +234,7 @@ class Recorder:
     def record_call(self, call: CallRecord) -> None:
         full = False
         with self._lock:
-            base = (
+            base: tuple[str, ...] = (
                 call.operation,
                 call.provider,
                 self._model_label(call.request_model),
@@ -198,6 +242,7 @@ class Recorder:
             )
             self._roll_calendar()
             self._attr = self._attribution(call.attribution) if call.attribution else self._no_attribution
+            base = self._bounded_combination(base)
             self._add(semconv.REQUESTS, base + (call.error_type, call.rpc_status, call.pricing_status), 1)
             if call.operation in semconv.QUOTA_OPERATIONS:
                 self._add(semconv.REQUESTS_PACIFIC_DAY, (call.provider, base[2], self._day), 1)

@@ -21,6 +21,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from prometheus_client import REGISTRY
 
 import otel_gemini
+from otel_gemini import _guard
 from otel_gemini.testing import FakeGemini
 
 # Obviously fake, and distinctive enough to search every exported byte for.
@@ -46,6 +47,7 @@ def fake() -> Iterator[FakeGemini]:
 @pytest.fixture(autouse=True)
 def _clean_fake(fake: FakeGemini) -> None:
     fake.clear()
+    _guard.forget_warnings()  # each test's "named once" starts from a fresh family budget
 
 
 @dataclass

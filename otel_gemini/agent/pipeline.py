@@ -108,6 +108,8 @@ class AgentStats:
         """Priced spans by (dialect, gap): what the dialect lacked, so a low bill is never silent."""
         self.sampled: dict[str, int] = {}
         """Spans weighted by 1/p from their tracestate, by dialect."""
+        self.refused: dict[str, int] = {}
+        """Spans counted ``rejected``, by reason: undecodable, sampling_probability, error."""
 
     def span(self, outcome: str, count: int = 1) -> None:
         with self._lock:
@@ -122,6 +124,10 @@ class AgentStats:
             key = (transport, reason)
             self.rejected[key] = self.rejected.get(key, 0) + 1
 
+    def refuse_spans(self, reason: str, count: int = 1) -> None:
+        with self._lock:
+            self.refused[reason] = self.refused.get(reason, 0) + count
+
     def note(self, dialect: str, gaps: Iterable[str], weighted: bool) -> None:
         with self._lock:
             for gap in gaps:
@@ -133,7 +139,7 @@ class AgentStats:
     def snapshot(self) -> dict[str, dict[Any, int]]:
         with self._lock:
             return {"spans": dict(self.spans), "requests": dict(self.requests), "rejected": dict(self.rejected),
-                    "gaps": dict(self.gaps), "sampled": dict(self.sampled)}
+                    "gaps": dict(self.gaps), "sampled": dict(self.sampled), "refused": dict(self.refused)}
 
 
 # -- pricing -------------------------------------------------------------------------------------------------------
@@ -144,12 +150,28 @@ def _default_reader() -> Callable[[dict[str, Any]], Any]:
     return spans.read
 
 
+MAX_SAMPLE_WEIGHT = Decimal(2**20)
+"""1/p of the lowest sampling probability believed, 2^-20 (about one in a million, ``ot=th:fffff``): no real
+sampler of GenAI calls goes lower, and ``th:ffffffffffffff`` (p = 2^-56) would turn one span into $10^14."""
+
+
+class SpanRefused(Exception):
+    """A span refused before pricing, with the reason counted in ``otel_gemini_agent_rejected_spans_total``."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 def _weight(value: Any) -> Decimal:
-    """1/p as an exact Decimal of the float's shortest repr (th:8 gives 2.0, exactly 2)."""
+    """1/p as an exact Decimal of the float's shortest repr (th:8 gives 2.0, exactly 2); a probability below
+    1/:data:`MAX_SAMPLE_WEIGHT` refuses the span (weighting it would invent spend, dropping the weight hide it)."""
     try:
         weight = Decimal(repr(float(value)))
     except (TypeError, ValueError):
         return _ONE
+    if weight.is_infinite() or (weight.is_finite() and weight > MAX_SAMPLE_WEIGHT):
+        raise SpanRefused("sampling_probability")
     return weight if weight.is_finite() and weight >= 1 else _ONE
 
 
@@ -177,8 +199,12 @@ class Pipeline:
         for flat in flatten(request):
             try:
                 outcome = self.span(flat)
+            except SpanRefused as refused:
+                self.stats.refuse_spans(refused.reason)
+                outcome = REJECTED
             except Exception as failure:  # a hostile or odd span costs itself, never the request or the agent
                 _guard.report("agent_span", failure)
+                self.stats.refuse_spans("error")
                 outcome = REJECTED
             outcomes[outcome] = outcomes.get(outcome, 0) + 1
         for outcome, count in outcomes.items():

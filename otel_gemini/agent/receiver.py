@@ -19,14 +19,15 @@ import json
 import threading
 import zlib
 from concurrent import futures
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import grpc
 from google.protobuf import json_format
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+from opentelemetry.proto.trace.v1 import trace_pb2
 
-from otel_gemini.agent.pipeline import Pipeline
+from otel_gemini.agent import http_pool
+from otel_gemini.agent.pipeline import REJECTED, Pipeline
 
 DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024
 TRACE_SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
@@ -45,7 +46,7 @@ class Gate:
     """What every request must pass, and the count of requests in flight that shutdown waits for."""
 
     def __init__(self, bearer_token: str | None = None, max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES) -> None:
-        self._expected = f"Bearer {bearer_token}".encode() if bearer_token else None
+        self._expected = bearer_token.encode() if bearer_token else None
         self.max_request_bytes = max_request_bytes
         self.draining = False
         self._in_flight = 0
@@ -57,7 +58,7 @@ class Gate:
             if self.draining:
                 raise Rejected(503, grpc.StatusCode.UNAVAILABLE, "shutting_down", "the agent is shutting down")
             self._in_flight += 1
-        if self._expected is not None and not hmac.compare_digest((authorization or "").encode(), self._expected):
+        if self._expected is not None and not hmac.compare_digest(_bearer(authorization), self._expected):
             self.leave()
             raise Rejected(401, grpc.StatusCode.UNAUTHENTICATED, "unauthorized", "missing or wrong bearer token")
 
@@ -78,6 +79,12 @@ class Gate:
             return self._idle.wait_for(lambda: self._in_flight == 0, timeout)
 
 
+def _bearer(authorization: str | None) -> bytes:
+    """The credentials of ``Bearer <token>``; the scheme is case-insensitive (RFC 7235 §2.1), the token is not."""
+    scheme, _sep, token = (authorization or "").strip().partition(" ")
+    return token.strip().encode() if scheme.lower() == "bearer" else b""
+
+
 def _undecodable(failure: Exception) -> Rejected:
     # The exception's type only: its message may quote the payload.
     return Rejected(400, grpc.StatusCode.INVALID_ARGUMENT, "undecodable",
@@ -96,45 +103,108 @@ def _hex_ids_to_base64(node: Any) -> Any:
 
 
 def _gunzip(raw: bytes, limit: int) -> bytes:
-    """Decompress at most ``limit`` + 1 bytes: a gzip bomb is refused as too large, not inflated in memory."""
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    out = inflater.decompress(raw, limit + 1)
-    if len(out) > limit:
-        raise Rejected(413, grpc.StatusCode.RESOURCE_EXHAUSTED, "too_large",
-                       f"decompressed request over the limit of {limit} bytes")
-    if not inflater.eof:
-        raise zlib.error("truncated gzip stream")
-    return out
+    """Decompress every gzip member (RFC 1952 allows several, concatenated) and at most ``limit`` + 1 bytes in
+    all: a gzip bomb is refused as too large, not inflated in memory."""
+    out = bytearray()
+    while True:
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        out += inflater.decompress(raw, limit + 1 - len(out))
+        if len(out) > limit:
+            raise Rejected(413, grpc.StatusCode.RESOURCE_EXHAUSTED, "too_large",
+                           f"decompressed request over the limit of {limit} bytes")
+        if not inflater.eof:
+            raise zlib.error("truncated gzip stream")
+        raw = inflater.unused_data
+        if not raw:
+            return bytes(out)
+
+
+def _parse(document: Any, message: Any) -> Any:
+    return json_format.ParseDict(_hex_ids_to_base64(document), message, ignore_unknown_fields=True)
+
+
+def _field(node: Any, json_name: str, proto_name: str) -> list[Any]:
+    items = node.get(json_name, node.get(proto_name)) if isinstance(node, dict) else None
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        raise ValueError(f"{json_name} is not a list")
+    return items
+
+
+def _span_by_span(document: dict[str, Any]) -> tuple[Any, int]:
+    """The valid spans of a JSON request that does not parse whole (one out-of-range value in one span), and
+    how many were left out: OTLP's partial success keeps the rest rather than refusing the batch."""
+    request, rejected = trace_service_pb2.ExportTraceServiceRequest(), 0
+    for resource_node in _field(document, "resourceSpans", "resource_spans"):
+        scopes = _field(resource_node, "scopeSpans", "scope_spans")
+        spans_in = [_field(scope, "spans", "spans") for scope in scopes]
+        try:
+            shell = {key: value for key, value in resource_node.items() if key not in ("scopeSpans", "scope_spans")}
+            resource = _parse(shell, request.resource_spans.add())
+        except Exception:
+            del request.resource_spans[-1]
+            rejected += sum(map(len, spans_in))
+            continue
+        for scope_node, spans in zip(scopes, spans_in):
+            try:
+                scope = _parse({key: value for key, value in scope_node.items() if key != "spans"},
+                               resource.scope_spans.add())
+            except Exception:
+                del resource.scope_spans[-1]
+                rejected += len(spans)
+                continue
+            for span_node in spans:
+                try:
+                    scope.spans.append(_parse(span_node, trace_pb2.Span()))
+                except Exception:
+                    rejected += 1
+    return request, rejected
 
 
 def decode(raw: bytes, *, is_json: bool) -> Any:
     """An ExportTraceServiceRequest from an OTLP body (raises :class:`Rejected` 400 when it is not one)."""
+    return decode_export(raw, is_json=is_json)[0]
+
+
+def decode_export(raw: bytes, *, is_json: bool) -> tuple[Any, int]:
+    """The request and how many of its spans could not be decoded (JSON only: a protobuf body is whole or not)."""
     try:
-        if is_json:
-            document = json.loads(raw)
-            if not isinstance(document, dict):
-                raise ValueError("not a JSON object")
-            return json_format.ParseDict(_hex_ids_to_base64(document), trace_service_pb2.ExportTraceServiceRequest(),
-                                         ignore_unknown_fields=True)
-        return trace_service_pb2.ExportTraceServiceRequest.FromString(raw)
+        if not is_json:
+            return trace_service_pb2.ExportTraceServiceRequest.FromString(raw), 0
+        document = json.loads(raw)
+        if not isinstance(document, dict):
+            raise ValueError("not a JSON object")
     except Exception as failure:
         raise _undecodable(failure) from None
+    try:
+        return _parse(document, trace_service_pb2.ExportTraceServiceRequest()), 0
+    except Exception as failure:
+        whole_failure = failure
+    try:
+        request, rejected = _span_by_span(document)
+    except Exception:
+        raise _undecodable(whole_failure) from None
+    if not rejected:  # the failure was not in a span (nothing to keep apart): the request as a whole is bad
+        raise _undecodable(whole_failure) from None
+    return request, rejected
 
 
 # -- HTTP -------------------------------------------------------------------------------------------------------
 
-class _HTTPHandler(BaseHTTPRequestHandler):
+class _HTTPHandler(http_pool.BoundedHandler):
     protocol_version = "HTTP/1.1"  # exporters keep their connection alive between exports
+    allowed_methods = ("POST",)
     pipeline: Pipeline
     gate: Gate
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - signature fixed by the base class
-        """One line per export would drown the agent's log."""
+    def method_not_allowed(self) -> None:
+        self.pipeline.stats.reject(_transport(self.headers), "method_not_allowed")
+        super().method_not_allowed()
 
     def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-        content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
-        is_json = content_type == "application/json"
-        transport = "http/json" if is_json else "http/protobuf"
+        transport = _transport(self.headers)
+        is_json = transport == "http/json"
         if self.path.split("?", 1)[0] != "/v1/traces":
             self.close_connection = True
             self._reply(404, is_json, "only /v1/traces is served (traces only)")
@@ -165,10 +235,9 @@ class _HTTPHandler(BaseHTTPRequestHandler):
         elif encoding != "identity":
             raise Rejected(415, grpc.StatusCode.INVALID_ARGUMENT, "unsupported_encoding",
                            "Content-Encoding must be gzip or identity")
-        request = decode(raw, is_json=is_json)
-        self.pipeline.export(request)
+        request, undecodable = decode_export(raw, is_json=is_json)
+        response = _respond(self.pipeline, request, undecodable)
         self.pipeline.stats.request(transport)
-        response = trace_service_pb2.ExportTraceServiceResponse()
         if is_json:
             self._send(200, "application/json", json_format.MessageToJson(response).encode())
         else:
@@ -176,7 +245,15 @@ class _HTTPHandler(BaseHTTPRequestHandler):
 
     def _body(self) -> bytes:
         """The request body, within the size limit before it is read: by Content-Length, or chunked (OTel JS
-        streams its exports with ``Transfer-Encoding: chunked`` and no length)."""
+        streams its exports with ``Transfer-Encoding: chunked`` and no length). A POST with neither is refused
+        (411) rather than read as empty: an HTTP/1.0 client may be sending a body until it closes."""
+        try:
+            return self._read_body()
+        except TimeoutError:
+            raise Rejected(408, grpc.StatusCode.DEADLINE_EXCEEDED, "timeout", "request body not received in time") \
+                from None
+
+    def _read_body(self) -> bytes:
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
             self.close_connection = True  # a refused chunked body is not read to its end: the socket cannot be reused
             raw = bytearray()
@@ -185,23 +262,33 @@ class _HTTPHandler(BaseHTTPRequestHandler):
                     size = int(self.rfile.readline(1026).split(b";", 1)[0].strip(), 16)
                 except ValueError:
                     raise Rejected(400, grpc.StatusCode.INVALID_ARGUMENT, "undecodable", "bad chunk size") from None
+                if size < 0:
+                    raise Rejected(400, grpc.StatusCode.INVALID_ARGUMENT, "undecodable", "bad chunk size")
                 if size == 0:
                     while self.rfile.readline(1026).strip():  # trailers
                         pass
                     break
                 self.gate.check_size(len(raw) + size)
-                raw += self.rfile.read(size)
+                chunk = self.rfile.read(size)
+                if len(chunk) < size:
+                    raise Rejected(400, grpc.StatusCode.INVALID_ARGUMENT, "truncated", "the body ended early")
+                raw += chunk
                 self.rfile.readline(3)
             self.close_connection = False
             return bytes(raw)
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            raise Rejected(400, grpc.StatusCode.INVALID_ARGUMENT, "undecodable", "bad Content-Length") from None
-        if length < 0:
-            raise Rejected(400, grpc.StatusCode.INVALID_ARGUMENT, "undecodable", "bad Content-Length")
+        lengths = {value.strip() for value in self.headers.get_all("Content-Length") or ()}
+        if not lengths:
+            raise Rejected(411, grpc.StatusCode.INVALID_ARGUMENT, "length_required",
+                           "Content-Length (or Transfer-Encoding: chunked) is required")
+        if len(lengths) > 1 or not next(iter(lengths)).isdigit():
+            raise Rejected(400, grpc.StatusCode.INVALID_ARGUMENT, "bad_content_length",
+                           "one Content-Length, a decimal number, is required")
+        length = int(next(iter(lengths)))
         self.gate.check_size(length)  # before reading a byte of it
-        return self.rfile.read(length)
+        data = self.rfile.read(length)
+        if len(data) < length:
+            raise Rejected(400, grpc.StatusCode.INVALID_ARGUMENT, "truncated", "the body ended early")
+        return data
 
     def _refuse(self, transport: str, rejected: Rejected, is_json: bool) -> None:
         self.pipeline.stats.reject(transport, rejected.reason)
@@ -227,29 +314,50 @@ class _HTTPHandler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
+def _transport(headers: Any) -> str:
+    kind = (headers.get("Content-Type") or "").split(";")[0].strip().lower() if headers is not None else ""
+    return "http/json" if kind == "application/json" else "http/protobuf"
+
+
+def _respond(pipeline: Any, request: Any, undecodable: int) -> Any:
+    """Price the request; the answer names the spans left out (OTLP partial success), which are counted."""
+    response = trace_service_pb2.ExportTraceServiceResponse()
+    if undecodable:
+        pipeline.stats.span(REJECTED, undecodable)
+        pipeline.stats.refuse_spans("undecodable", undecodable)
+    refused = pipeline.export(request).get(REJECTED, 0) + undecodable
+    if refused:
+        response.partial_success.rejected_spans = refused
+        response.partial_success.error_message = (
+            f"{refused} span(s) rejected (undecodable, or a sampling probability below the agent's bound); "
+            "see otel_gemini_agent_rejected_spans_total{reason}")
+    return response
+
+
 def content_type_unknown(header: str | None) -> bool:
     kind = (header or "").split(";")[0].strip().lower()
     return kind not in ("application/x-protobuf", "application/json", "application/protobuf")
 
 
-class _QuietHTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that hangs up mid-request is normal for a network service; no traceback on stderr."""
-
-
-def http_server(host: str, port: int, pipeline: Pipeline, gate: Gate) -> ThreadingHTTPServer:
+def http_server(
+    host: str, port: int, pipeline: Pipeline, gate: Gate, *, max_connections: int = http_pool.DEFAULT_MAX_CONNECTIONS,
+    idle_timeout_s: float = http_pool.DEFAULT_IDLE_TIMEOUT_S,
+) -> http_pool.BoundedHTTPServer:
     """The OTLP/HTTP receiver, bound (``serve_forever`` is the caller's to run)."""
     handler = type("OTLPHandler", (_HTTPHandler,), {"pipeline": pipeline, "gate": gate})
-    return _QuietHTTPServer((host, port), handler)
+    return http_pool.BoundedHTTPServer(
+        (host, port), handler, max_connections=max_connections, idle_timeout_s=idle_timeout_s,
+        on_busy=lambda headers: pipeline.stats.reject(_transport(headers), "busy"))
 
 
 # -- gRPC -------------------------------------------------------------------------------------------------------
 
-def grpc_server(host: str, port: int, pipeline: Pipeline, gate: Gate, workers: int = 8) -> tuple[grpc.Server, int]:
-    """The OTLP/gRPC receiver, started; returns it and its bound port."""
+def grpc_server(
+    host: str, port: int, pipeline: Pipeline, gate: Gate, workers: int = 8,
+    max_concurrent_rpcs: int = http_pool.DEFAULT_MAX_CONNECTIONS,
+) -> tuple[grpc.Server, int]:
+    """The OTLP/gRPC receiver, started; returns it and its bound port. Past ``max_concurrent_rpcs`` waiting or
+    running exports, grpcio answers RESOURCE_EXHAUSTED (exporters retry it) instead of queueing without bound."""
 
     def export(raw: bytes, context: grpc.ServicerContext) -> trace_service_pb2.ExportTraceServiceResponse:
         metadata = dict(context.invocation_metadata())
@@ -260,15 +368,14 @@ def grpc_server(host: str, port: int, pipeline: Pipeline, gate: Gate, workers: i
             context.abort(rejected.code, str(rejected))
         try:
             gate.check_size(len(raw))
-            request = decode(raw, is_json=False)
-            pipeline.export(request)
+            response = _respond(pipeline, decode(raw, is_json=False), 0)
             pipeline.stats.request("grpc")
         except Rejected as rejected:
             pipeline.stats.reject("grpc", rejected.reason)
             context.abort(rejected.code, str(rejected))
         finally:
             gate.leave()
-        return trace_service_pb2.ExportTraceServiceResponse()
+        return response
 
     handler = grpc.method_handlers_generic_handler(TRACE_SERVICE, {
         "Export": grpc.unary_unary_rpc_method_handler(
@@ -279,7 +386,7 @@ def grpc_server(host: str, port: int, pipeline: Pipeline, gate: Gate, workers: i
     backstop = min(2 * gate.max_request_bytes + 1024, 2**31 - 1)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="otlp-grpc"),
-        options=[("grpc.max_receive_message_length", backstop)],
+        options=[("grpc.max_receive_message_length", backstop)], maximum_concurrent_rpcs=max_concurrent_rpcs,
     )
     server.add_generic_rpc_handlers((handler,))
     bound = server.add_insecure_port(f"{host}:{port}")
@@ -287,4 +394,4 @@ def grpc_server(host: str, port: int, pipeline: Pipeline, gate: Gate, workers: i
     return server, bound
 
 
-__all__ = ["Gate", "Rejected", "decode", "http_server", "grpc_server", "DEFAULT_MAX_REQUEST_BYTES"]
+__all__ = ["Gate", "Rejected", "decode", "decode_export", "http_server", "grpc_server", "DEFAULT_MAX_REQUEST_BYTES"]

@@ -12,7 +12,6 @@ from __future__ import annotations
 import signal
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Iterator
 
 from prometheus_client import CollectorRegistry
@@ -22,12 +21,20 @@ from prometheus_client.registry import Collector
 
 from otel_gemini import _guard, account, semconv
 from otel_gemini.agent.forward import ForwardCollector, Forwarder, MetricPusher, Tee
+from otel_gemini.agent.http_pool import (
+    DEFAULT_IDLE_TIMEOUT_S,
+    DEFAULT_MAX_CONNECTIONS,
+    BoundedHandler,
+    BoundedHTTPServer,
+)
 from otel_gemini.agent.pipeline import ESTIMATE_LABEL, OUTCOMES, AgentStats, Pipeline
 from otel_gemini.agent.receiver import DEFAULT_MAX_REQUEST_BYTES, Gate, grpc_server, http_server
 from otel_gemini.config import Settings
 from otel_gemini.exporters.prometheus import GeminiCollector
 from otel_gemini.pricing import cache
 from otel_gemini.pricing.watch import TableWatcher
+
+REFUSAL_REASONS = ("undecodable", "sampling_probability", "error")
 
 
 @dataclass
@@ -47,6 +54,10 @@ class AgentOptions:
     forward_otlp_endpoint: str | None = None
     push_metrics_otlp_endpoint: str | None = None
     push_interval_s: float = 15.0
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    """Connections each HTTP listener serves at once (and gRPC exports in flight); beyond: 503 / RESOURCE_EXHAUSTED."""
+    idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S
+    """Seconds a connection may send nothing (idle keep-alive, half-sent request) before it is closed."""
 
 
 class AgentCollector(Collector):
@@ -85,6 +96,11 @@ class AgentCollector(Collector):
         for dialect, count in sorted(snap["sampled"].items()):
             sampled.add_metric([dialect], count)
         yield sampled
+        refused = CounterMetricFamily("otel_gemini_agent_rejected_spans",
+                                      "Spans counted rejected (not priced), by reason.", labels=["reason"])
+        for reason in REFUSAL_REASONS:
+            refused.add_metric([reason], snap["refused"].get(reason, 0))
+        yield refused
 
 
 def build_pipeline(
@@ -96,11 +112,12 @@ def build_pipeline(
     return Pipeline(pricer, recorder, AgentStats(), reader)
 
 
-class _ObservabilityHandler(BaseHTTPRequestHandler):
+class _ObservabilityHandler(BoundedHandler):
     agent: Agent
+    allowed_methods = ("GET", "HEAD")
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        """Scrapes every few seconds would drown the log."""
+    def do_HEAD(self) -> None:  # noqa: N802
+        self.do_GET()
 
     def do_GET(self) -> None:  # noqa: N802
         path = self.path.split("?", 1)[0]
@@ -119,15 +136,8 @@ class _ObservabilityHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Clients hanging up are normal; no traceback on stderr."""
+        if self.command != "HEAD":
+            self.wfile.write(body)
 
 
 class Agent:
@@ -150,7 +160,7 @@ class Agent:
         self.pusher: MetricPusher | None = None
         self.ready = False
         self._stopped = threading.Event()
-        self._servers: list[ThreadingHTTPServer] = []
+        self._servers: list[BoundedHTTPServer] = []
         self._grpc: Any = None
         self.grpc_port = self.http_port = self.metrics_port = 0
 
@@ -160,19 +170,22 @@ class Agent:
             self.pusher = MetricPusher(self.recorder, opts.push_metrics_otlp_endpoint, opts.push_interval_s)
         _guard.set_error_counter(lambda component: self.recorder.count(semconv.INTERNAL_ERRORS, (component,)))
         handler = type("Handler", (_ObservabilityHandler,), {"agent": self})
-        metrics = _Server((opts.metrics_host or opts.host, opts.metrics_port), handler)
+        metrics = BoundedHTTPServer((opts.metrics_host or opts.host, opts.metrics_port), handler,
+                                    max_connections=opts.max_connections, idle_timeout_s=opts.idle_timeout_s)
         self.metrics_port = int(metrics.server_address[1])
         self._run(metrics, "agent-metrics")
         front: Any = self.pipeline if self.forwarder is None else Tee(self.pipeline, self.forwarder.start())
-        otlp_http = http_server(opts.host, opts.otlp_http_port, front, self.gate)
+        otlp_http = http_server(opts.host, opts.otlp_http_port, front, self.gate,
+                                max_connections=opts.max_connections, idle_timeout_s=opts.idle_timeout_s)
         self.http_port = int(otlp_http.server_address[1])
         self._run(otlp_http, "agent-otlp-http")
-        self._grpc, self.grpc_port = grpc_server(opts.host, opts.otlp_grpc_port, front, self.gate)
+        self._grpc, self.grpc_port = grpc_server(opts.host, opts.otlp_grpc_port, front, self.gate,
+                                                 max_concurrent_rpcs=opts.max_connections)
         self.watcher = account.watch_table(opts.settings, self.recorder, self.pipeline.pricer, self._table)
         self.ready = True
         return self
 
-    def _run(self, server: ThreadingHTTPServer, name: str) -> None:
+    def _run(self, server: BoundedHTTPServer, name: str) -> None:
         self._servers.append(server)
         threading.Thread(target=server.serve_forever, args=(0.05,), name=name, daemon=True).start()
 
