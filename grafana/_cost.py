@@ -6,7 +6,7 @@ series, so a dashboard and a page never disagree); they are per project, so only
 
 from __future__ import annotations
 
-from _grafana import Dashboard, bargauge, sel, stat, table, timeseries
+from _grafana import Dashboard, bargauge, grown, sel, stat, table, timeseries
 
 COST = "gemini_cost_usd_total"
 TOKENS = "gemini_tokens_total"
@@ -53,16 +53,21 @@ TODAY = f"""{MONTH}
 )"""
 
 
-def cache_savings(window: str, fn: str = "increase") -> str:
+def cache_savings(window: str, rate: bool = False) -> str:
     """Gross savings of cache hits, per model and modality: cached tokens at the model's observed uncached input
-    price (input dollars / input+tool-use tokens) minus what the cached tokens cost. `increase` over a range gives
-    dollars; `rate` gives dollars per second (the price ratio is the same either way)."""
+    price (input dollars / input+tool-use tokens) minus what the cached tokens cost. grown() over a range gives
+    dollars (exactly the window's tokens and dollars); `rate` gives dollars per second (the price ratio is the same
+    either way)."""
     by = "sum by (gen_ai_request_model, gen_ai_token_modality)"
     on = "on (gen_ai_request_model, gen_ai_token_modality)"
-    cached = f"{by} ({fn}({sel(TOKENS, CACHE_READ_TOKENS)}[{window}]))"
-    input_usd = f"{by} ({fn}({sel(COST, INPUT_COST)}[{window}]))"
-    input_tokens = f"{by} ({fn}({sel(TOKENS, UNCACHED_INPUT_TOKENS)}[{window}]))"
-    cached_usd = f"{by} ({fn}({sel(COST, CACHE_READ_COST)}[{window}]))"
+
+    def amount(series: str) -> str:
+        return f"rate({series}[{window}])" if rate else grown(series, window)
+
+    cached = f"{by} ({amount(sel(TOKENS, CACHE_READ_TOKENS))})"
+    input_usd = f"{by} ({amount(sel(COST, INPUT_COST))})"
+    input_tokens = f"{by} ({amount(sel(TOKENS, UNCACHED_INPUT_TOKENS))})"
+    cached_usd = f"{by} ({amount(sel(COST, CACHE_READ_COST))})"
     return (f"(\n  {cached}\n  * {on} ({input_usd} / {on} ({input_tokens} > 0))\n)\n"
             f"- {on}\n  {cached_usd}")
 
@@ -78,10 +83,11 @@ def build() -> Dashboard:
         stat("Spend now", "How fast is money going out right now? Dollars per hour at the last 5 minutes' rate, "
              "every replica summed, for the selected job, project, model, feature and tenant.",
              [(f"sum(rate({sel(COST)}[5m])) * 3600", "$/h")], unit="currencyUSD", w=3, decimals=2, sparkline=True),
-        stat("Spend in range", "How much did the selection cost over the dashboard's time range? increase() over "
-             "$__range of every cost series matching the filters (pick 'Today so far' for today in your browser's "
+        stat("Spend in range", "How much did the selection cost over the dashboard's time range? Each cost "
+             "series' growth over $__range (last value minus the value at the start; all of it for a series born "
+             "inside the range), summed over the series matching the filters (pick 'Today so far' for today in your browser's "
              "time zone; the next panel is the Pacific day).",
-             [(f"sum(increase({sel(COST)}[$__range]))", "spent")], unit="currencyUSD", w=3, decimals=2),
+             [(f"sum({grown(sel(COST))})", "spent")], unit="currencyUSD", w=3, decimals=2),
         stat("Spend today (Pacific)", "How much has the project spent since midnight Pacific (the day Gemini's "
              "quotas and billing use)? This month's spend now minus this month's spend at the last minute of an "
              "earlier Pacific day, read from the recorded calendar (25h subquery, 1-minute steps, so exact to about "
@@ -144,16 +150,16 @@ def build() -> Dashboard:
                    "tenant attribute.", [(named(rate_by.format("tenant", sel(COST), RI), "tenant"), "{{tenant}}")],
                    unit="currencyUSD", stack=True, w=12),
     )
-    inc_by = "sort_desc(sum by ({}) (increase({}[$__range])))"
+    inc_by = "sort_desc(sum by ({}) ({}))"
     d.add(
         bargauge("Spend by model in range", "Which models cost the most over the time range?",
-                 [(inc_by.format("gen_ai_request_model", sel(COST)), "{{gen_ai_request_model}}")],
+                 [(inc_by.format("gen_ai_request_model", grown(sel(COST))), "{{gen_ai_request_model}}")],
                  unit="currencyUSD", decimals=2),
         bargauge("Spend by cost type in range", "How does the range's spend split by cost type?",
-                 [(inc_by.format("gemini_cost_type", sel(COST)), "{{gemini_cost_type}}")], unit="currencyUSD",
+                 [(inc_by.format("gemini_cost_type", grown(sel(COST))), "{{gemini_cost_type}}")], unit="currencyUSD",
                  decimals=2),
         table("Spend by feature and tenant in range", "Who spent what over the time range, per feature and "
-              "tenant pair?", [(named(named(inc_by.format("feature, tenant", sel(COST)), "feature"), "tenant"), "")],
+              "tenant pair?", [(named(named(inc_by.format("feature, tenant", grown(sel(COST))), "feature"), "tenant"), "")],
               unit="currencyUSD", w=8, decimals=4),
     )
     d.add(
@@ -178,7 +184,7 @@ def build() -> Dashboard:
         stat("Cache savings in range", savings, [(f"sum(\n{cache_savings('$__range')}\n)", "saved")],
              unit="currencyUSD", w=6, h=8, decimals=2),
         timeseries("Cache savings by model ($/h)", savings,
-                   [(f"sum by (gen_ai_request_model) (\n{cache_savings(RI, 'rate')}\n) * 3600",
+                   [(f"sum by (gen_ai_request_model) (\n{cache_savings(RI, rate=True)}\n) * 3600",
                      "{{gen_ai_request_model}}")],
                    unit="currencyUSD", stack=True, w=6),
         timeseries("Explicit cache cost ($/h)", "What do explicit context caches cost to create and keep? "
@@ -203,8 +209,8 @@ def build() -> Dashboard:
                      "{{gemini_pricing_status}} {{gen_ai_request_model}}")], stack=True, w=8),
         table("Unpriced and unmetered calls in range", "Which models and operations went unpriced or unmetered "
               "over the time range, and how often?",
-              [(f"sum by (gemini_pricing_status, gen_ai_request_model, gen_ai_operation_name) (increase("
-                f"{sel(REQUESTS, UNACCOUNTED)}[$__range]))", "")],
+              [(f"sum by (gemini_pricing_status, gen_ai_request_model, gen_ai_operation_name) ("
+                f"{grown(sel(REQUESTS, UNACCOUNTED))})", "")],
               w=8, decimals=0),
         timeseries("Calls by pricing status (per second)", "What share of calls is priced, free, unbilled "
                    "(failed or free operations), unpriced or unmetered?",

@@ -69,6 +69,18 @@ def sel(metric: str, *matchers: str) -> str:
     return f"{metric}{{{', '.join(parts)}}}"
 
 
+def grown(series: str, window: str = "$__range") -> str:
+    """How much each counter series grew over `window`, exactly: its last value in the window minus its value at the
+    window's start, or its whole last value when it was born inside the window (our counters appear at their first
+    increment, from 0). increase() would extrapolate, and drop the first increment of every series born mid-range
+    (a new model, tenant or replica), so "in range" dollars would not equal the spend. A series that died inside
+    the window counts up to its last sample. Trade-off: a counter reset inside the window (a restart that keeps
+    the same labels) falls back to the value since the reset, so it undercounts by what came before; a negative
+    difference is never shown."""
+    last = f"last_over_time({series}[{window}])"
+    return f"(({last} - {series} offset {window}) >= 0 or {last})"
+
+
 # ---------------------------------------------------------------------------------------------------- variables
 
 def datasource_variable() -> dict[str, Any]:

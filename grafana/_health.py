@@ -7,7 +7,7 @@ then; the stats add `or vector(0)` so that a healthy system reads 0.
 
 from __future__ import annotations
 
-from _grafana import Dashboard, sel, stat, table, timeseries
+from _grafana import Dashboard, grown, sel, stat, table, timeseries
 
 RI = "$__rate_interval"
 DAY = 86400
@@ -53,7 +53,7 @@ def build() -> Dashboard:
         stat("Internal errors in range", "Did otel-gemini fail anywhere while measuring? Internal errors over the "
              "time range (never raised into the app; each is logged once per component and error type). Non-zero "
              "= some calls may be missing from the metrics.",
-             [(f"sum(increase({sel(INTERNAL)}[$__range])) or vector(0)", "errors")], w=4, h=8, decimals=0,
+             [(f"sum({grown(sel(INTERNAL))}) or vector(0)", "errors")], w=4, h=8, decimals=0,
              thresholds=[(None, "green"), (1, "red")]),
         timeseries("Internal errors by component (per minute)", "Which part of otel-gemini failed: a hook "
                    "(start, response, stream...), the price table, the exporter, an operation? A flat 0 = none.",
@@ -62,7 +62,7 @@ def build() -> Dashboard:
         stat("Label values overflowed in range", "Did a label hit its cap? Values replaced by _other over the "
              "time range (model ids, quota ids, feature/tenant values past OTEL_GEMINI_METRIC_LABELS limits). "
              "Non-zero = per-value breakdowns lump some values together.",
-             [(f"sum(increase({sel(OVERFLOW)}[$__range])) or vector(0)", "overflowed")], w=4, h=8, decimals=0,
+             [(f"sum({grown(sel(OVERFLOW))}) or vector(0)", "overflowed")], w=4, h=8, decimals=0,
              thresholds=[(None, "green"), (1, "orange")]),
         timeseries("Label overflow by label (per minute)", "Which label's values are being replaced by _other?",
                    [(f"sum by (label) (rate({sel(OVERFLOW)}[{RI}])) * 60 or vector(0)", "{{label}}")],

@@ -6,7 +6,7 @@ with the declared limits (a process alone only sees its own calls); see docs/quo
 
 from __future__ import annotations
 
-from _grafana import Dashboard, bargauge, sel, table, timeseries
+from _grafana import Dashboard, bargauge, grown, sel, table, timeseries
 
 REQUESTS = "gemini_requests_total"
 TOKENS = "gemini_tokens_total"
@@ -107,7 +107,7 @@ def build() -> Dashboard:
                    stack=True, w=12, bars=True),
         table("429s by quota in range", "Which model hit which quota over the time range, and how often?",
               [(f"sum by (gen_ai_request_model, gemini_quota_id, gemini_quota_unit, gemini_quota_window, "
-                f"gemini_quota_tier) (increase({sel(QUOTA)}[$__range]))", "")], w=12, decimals=0),
+                f"gemini_quota_tier) ({grown(sel(QUOTA))})", "")], w=12, decimals=0),
     )
     d.add(
         timeseries("RPM headroom", "How close is each model to its declared requests-per-minute limit? 1 - "

@@ -119,6 +119,7 @@ def parse(expr: str) -> tuple[set[str], set[str], list[tuple[str, dict[str, tupl
     bare = re.sub(STRING, " ", bare)
     bare = re.sub(r"\[[^\]]*\]", " ", bare)
     bare = re.sub(r"@\s*(start|end)\(\s*\)", " ", bare)
+    bare = re.sub(r"\boffset\s+\$?\w+", " ", bare)
     metrics = {m.group() for m in re.finditer(r"(?<![\w.:])[a-zA-Z_:][a-zA-Z0-9_:]*", bare)
                if m.group() not in KEYWORDS and not bare[m.end():].lstrip().startswith("(")}
     return metrics, labels, selectors
