@@ -85,8 +85,8 @@ def build() -> Dashboard:
              [(f"sum(rate({sel(COST)}[5m])) * 3600", "$/h")], unit="currencyUSD", w=3, decimals=2, sparkline=True),
         stat("Spend in range", "How much did the selection cost over the dashboard's time range? Each cost "
              "series' growth over $__range (last value minus the value at the start; all of it for a series born "
-             "inside the range), summed over the series matching the filters (pick 'Today so far' for today in your browser's "
-             "time zone; the next panel is the Pacific day).",
+             "inside the range), summed over the series matching the filters (pick 'Today so far' for today in "
+             "your browser's time zone; the next panel is the Pacific day).",
              [(f"sum({grown(sel(COST))})", "spent")], unit="currencyUSD", w=3, decimals=2),
         stat("Spend today (Pacific)", "How much has the project spent since midnight Pacific (the day Gemini's "
              "quotas and billing use)? This month's spend now minus this month's spend at the last minute of an "
@@ -159,7 +159,8 @@ def build() -> Dashboard:
                  [(inc_by.format("gemini_cost_type", grown(sel(COST))), "{{gemini_cost_type}}")], unit="currencyUSD",
                  decimals=2),
         table("Spend by feature and tenant in range", "Who spent what over the time range, per feature and "
-              "tenant pair?", [(named(named(inc_by.format("feature, tenant", grown(sel(COST))), "feature"), "tenant"), "")],
+              "tenant pair?",
+              [(named(named(inc_by.format("feature, tenant", grown(sel(COST))), "feature"), "tenant"), "")],
               unit="currencyUSD", w=8, decimals=4),
     )
     d.add(

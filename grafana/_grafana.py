@@ -63,10 +63,23 @@ def scope(metric: str) -> tuple[str, ...]:
     raise KeyError(f"{metric}: add it to SCOPES with the filters its labels allow")
 
 
+# PromQL matchers every scraped series also gets (monitoring/config.py's `selector`, e.g. `job="gemini-app"`):
+# set once by configure() before the dashboards are built; empty = every job.
+SELECTOR = ""
+
+
+def configure(selector: str) -> None:
+    """Render for one installation (monitoring/generate.py calls it; grafana/generate.py keeps the default)."""
+    global SELECTOR
+    SELECTOR = selector
+
+
 def sel(metric: str, *matchers: str) -> str:
-    """`metric{<every filter its labels allow>, <matchers>}`: the one way a query names a series."""
-    parts = [f'{FILTERS[var]}=~"${var}"' for var in scope(metric)] + list(matchers)
-    return f"{metric}{{{', '.join(parts)}}}"
+    """`metric{<every filter its labels allow>, <the selector>, <matchers>}`: the one way a query names a series.
+    Recording rules take no selector: prometheus/rules.yaml selected their inputs."""
+    parts = [f'{FILTERS[var]}=~"${var}"' for var in scope(metric)]
+    parts += [SELECTOR] if SELECTOR and metric in SCOPES else []
+    return f"{metric}{{{', '.join(parts + list(matchers))}}}"
 
 
 def grown(series: str, window: str = "$__range") -> str:
@@ -105,12 +118,15 @@ def query_variable(name: str, label: str, query: str, description: str) -> dict[
 
 def variables() -> list[dict[str, Any]]:
     """The same six variables on every dashboard, each narrowing the next (job -> project -> model/feature/tenant)."""
-    calls = 'gemini_requests_total{job=~"$job", gemini_project=~"$gemini_project"}'
+    extra = [SELECTOR] if SELECTOR else []
+    calls = "gemini_requests_total{" + ", ".join(['job=~"$job"', 'gemini_project=~"$gemini_project"'] + extra) + "}"
+    jobs = "gemini_requests_total" + (f"{{{SELECTOR}}}" if SELECTOR else "")
+    in_job = "gemini_requests_total{" + ", ".join(['job=~"$job"'] + extra) + "}"
     return [
         datasource_variable(),
-        query_variable("job", "Job", "label_values(gemini_requests_total, job)",
+        query_variable("job", "Job", f"label_values({jobs}, job)",
                        "Prometheus scrape job of the instrumented apps or agents."),
-        query_variable("gemini_project", "Project", 'label_values(gemini_requests_total{job=~"$job"}, gemini_project)',
+        query_variable("gemini_project", "Project", f"label_values({in_job}, gemini_project)",
                        "OTEL_GEMINI_PROJECT: the Google Cloud project whose quotas and caps apply."),
         query_variable("model", "Model", f"label_values({calls}, gen_ai_request_model)",
                        "gen_ai_request_model: the model id as the app asked for it."),

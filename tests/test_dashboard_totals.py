@@ -12,7 +12,8 @@ import json
 import re
 import subprocess
 from pathlib import Path
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from tests.conftest import require_tool
 
@@ -36,8 +37,7 @@ SPENT = {"m1": 0.006, "m2": 0.0235, "m3": 0.040}
 
 def _panels() -> Iterator[dict[str, Any]]:
     for path in sorted(DASHBOARDS.glob("*.json")):
-        for panel in json.loads(path.read_text(encoding="utf-8"))["panels"]:
-            yield panel
+        yield from json.loads(path.read_text(encoding="utf-8"))["panels"]
 
 
 def _expr(title: str) -> str:
