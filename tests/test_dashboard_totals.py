@@ -1,9 +1,11 @@
 """Every "in range" dollar figure of the dashboards equals the spend it names, series born mid-range included.
 
 The panels' exact queries are taken from the committed dashboard JSON (Grafana's variables set to All, $__range
-to 1h) and evaluated by Prometheus's own engine (`promtool test rules`) over series that exist the whole hour, are
-born inside it (a new model, tenant or replica: its first sample is its first increment) or die inside it.
-increase() read $0.0182 of $0.0245 in the issue; the same series here show it falls short too.
+to 1h) and evaluated over series that exist the whole hour, are born inside it (a new model, tenant or replica:
+its first sample is its first increment) or die inside it: by a real Prometheus server holding those samples
+(backfilled with `promtool tsdb create-blocks-from openmetrics`, queried over its HTTP API at the hour's end), and
+by `promtool test rules` (the same engine). increase() read $0.0182 of $0.0245 in the issue; the same series here
+show it falls short too.
 """
 
 from __future__ import annotations
@@ -11,10 +13,13 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-from pathlib import Path
+import time
+import urllib.parse
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+from tests._prometheus import api, prometheus, wait
 from tests.conftest import require_tool
 
 ROOT = Path(__file__).resolve().parent
@@ -34,17 +39,29 @@ SERIES = [
 ]
 SPENT = {"m1": 0.006, "m2": 0.0235, "m3": 0.040}
 
+# Input: 100 tokens and $0.10 a minute all hour ($0.001 a token). Cache reads start at minute 30: 100 tokens and
+# $0.025 a minute, first sample included, so 3,100 tokens and $0.775 by minute 60. Saved: 3.1 - 0.775.
+_CACHE = 'job="app", instance="a", gemini_project="p", gen_ai_request_model="m", gen_ai_token_modality="text"'
+CACHE_SERIES = [
+    (f'gemini_tokens_total{{{_CACHE}, gen_ai_token_type="input"}}', "0+100x60"),
+    (f'gemini_tokens_total{{{_CACHE}, gen_ai_token_type="cache_read"}}', "_x30 100+100x30"),
+    (f'gemini_cost_usd_total{{{_CACHE}, gemini_cost_type="input"}}', "0+0.1x60"),
+    (f'gemini_cost_usd_total{{{_CACHE}, gemini_cost_type="cache_read"}}', "_x30 0.025+0.025x30"),
+]
+CACHE_SAVED = 2.325
+
 
 def _panels() -> Iterator[dict[str, Any]]:
     for path in sorted(DASHBOARDS.glob("*.json")):
         yield from json.loads(path.read_text(encoding="utf-8"))["panels"]
 
 
-def _expr(title: str) -> str:
-    """The panel's first query as Prometheus runs it: every filter variable at All (`.*`), $__range = 1h."""
+def _expr(title: str, job: str = ".*") -> str:
+    """The panel's first query as Prometheus runs it: the Job variable at `job`, the other filters at All (`.*`),
+    $__range = 1h."""
     panel = next(p for p in _panels() if p["title"] == title)
     expr = panel["targets"][0]["expr"].replace("$__range", "1h").replace("$__rate_interval", "1m")
-    return re.sub(r'"\$\w+"', '".*"', expr)
+    return re.sub(r'"\$\w+"', '".*"', expr.replace('"$job"', f'"{job}"'))
 
 
 def _evaluate(tmp_path: Path, series: list[tuple[str, str]], checks: list[tuple[str, dict[str, float]]]) -> None:
@@ -91,13 +108,56 @@ def test_increase_would_not_have_equalled_the_spend(tmp_path: Path) -> None:
 
 
 def test_cache_savings_in_range_count_the_cache_hits_of_a_series_born_mid_range(tmp_path: Path) -> None:
-    """Input: 100 tokens and $0.10 a minute all hour ($0.001 a token). Cache reads start at minute 30: 100 tokens
-    and $0.025 a minute, first sample included, so 3,100 tokens and $0.775 by minute 60. Saved: 3.1 - 0.775."""
-    common = 'job="app", instance="a", gemini_project="p", gen_ai_request_model="m", gen_ai_token_modality="text"'
-    series = [
-        (f'gemini_tokens_total{{{common}, gen_ai_token_type="input"}}', "0+100x60"),
-        (f'gemini_tokens_total{{{common}, gen_ai_token_type="cache_read"}}', "_x30 100+100x30"),
-        (f'gemini_cost_usd_total{{{common}, gemini_cost_type="input"}}', "0+0.1x60"),
-        (f'gemini_cost_usd_total{{{common}, gemini_cost_type="cache_read"}}', "_x30 0.025+0.025x30"),
-    ]
-    _evaluate(tmp_path, series, [(_expr("Cache savings in range"), {"{}": 2.325})])
+    _evaluate(tmp_path, CACHE_SERIES, [(_expr("Cache savings in range"), {"{}": CACHE_SAVED})])
+
+
+# ---------------------------------------------------------------------------------------- a real Prometheus server
+
+def _expand(values: str) -> list[float | None]:
+    """promtool's input notation (`_xN`, `a+bxN`, `stale`, numbers) -> one value or None per minute."""
+    out: list[float | None] = []
+    for token in values.split():
+        if token == "stale":
+            break
+        if found := re.fullmatch(r"_x(\d+)", token):
+            out += [None] * int(found.group(1))
+        elif found := re.fullmatch(r"([\d.]+)\+([\d.]+)x(\d+)", token):
+            start, step, n = float(found.group(1)), float(found.group(2)), int(found.group(3))
+            out += [start + step * i for i in range(n + 1)]
+        else:
+            out.append(float(token))
+    return out
+
+
+def _openmetrics(series: list[tuple[str, str]], end: int) -> str:
+    """The samples, minute 60 at `end` (unix seconds), grouped by family as OpenMetrics wants."""
+    lines: list[str] = []
+    for family in sorted({labels.split("{")[0] for labels, _ in series}):
+        lines.append(f"# TYPE {family.removesuffix('_total')} counter")
+        for labels, values in (s for s in series if s[0].split("{")[0] == family):
+            labels = labels.replace(", ", ",")  # OpenMetrics allows no space between labels
+            lines += [f"{labels} {value} {end - 60 * (60 - minute)}"
+                      for minute, value in enumerate(_expand(values)) if value is not None]
+    return "\n".join(lines + ["# EOF"]) + "\n"
+
+
+def test_a_real_prometheus_shows_the_hours_spend_and_cache_savings(tmp_path: Path) -> None:
+    spend = [(labels.replace('job="app"', 'job="spend"'), values) for labels, values in SERIES]
+    cache = [(labels.replace('job="app"', 'job="cache"'), values) for labels, values in CACHE_SERIES]
+    end = int(time.time()) // 60 * 60 - 3 * 3600  # well inside the retention, before the head block
+    (tmp_path / "samples.om").write_text(_openmetrics(spend + cache, end), encoding="utf-8")
+    subprocess.run([require_tool("promtool"), "tsdb", "create-blocks-from", "openmetrics", "--quiet",
+                    str(tmp_path / "samples.om"), str(tmp_path / "data")], check=True, capture_output=True)
+
+    def at_end(expr: str) -> dict[str, float]:
+        rows = api(base, "/api/v1/query?" + urllib.parse.urlencode({"query": expr, "time": end}))["result"]
+        return {json.dumps(row["metric"], sort_keys=True): round(float(row["value"][1]), 6) for row in rows}
+
+    with prometheus(tmp_path, "none", []) as base:
+        wait("the backfilled blocks", lambda: at_end(_expr("Spend in range", "spend")), time.monotonic() + 30)
+        assert at_end(_expr("Spend in range", "spend")) == {"{}": round(sum(SPENT.values()), 6)}
+        by_model = {json.dumps({"gen_ai_request_model": model}): spent for model, spent in SPENT.items()}
+        assert at_end(_expr("Spend by model in range", "spend")) == by_model
+        assert at_end(_expr("Cache savings in range", "cache")) == {"{}": CACHE_SAVED}
+        old = at_end('sum(increase(gemini_cost_usd_total{job="spend"}[1h]))')["{}"]
+        assert old < round(sum(SPENT.values()), 6)  # what the panel showed before
