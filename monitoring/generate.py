@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import importlib.util
+import re
 import sys
 from pathlib import Path
 
@@ -28,6 +29,8 @@ import _rules  # noqa: E402
 from config import DEFAULT, Config  # noqa: E402
 
 BASE = "deploy/kubernetes/monitoring"
+_MATCHER = r'[a-zA-Z_][a-zA-Z0-9_]*\s*(?:=~|!~|!=|=)\s*"(?:[^"\\]|\\.)*"'
+MATCHERS = re.compile(rf"{_MATCHER}(?:\s*,\s*{_MATCHER})*")  # what goes between a selector's braces
 
 
 def _grafana_generate():  # type: ignore[no-untyped-def]
@@ -69,8 +72,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="directory to write (default: the repository, default settings)")
     parser.add_argument("--check", action="store_true", help="compare with the committed files; exit 1 on a diff")
     args = parser.parse_args(argv)
-    if "%s" not in args.runbook_url_pattern:
-        parser.error("--runbook-url-pattern needs a %s (where the alert's name goes)")
+    if "%s" not in args.runbook_url_pattern or re.search(r'[\s"]', args.runbook_url_pattern):
+        parser.error("--runbook-url-pattern needs a %s (where the alert's name goes), and no quote or space")
+    if args.selector.strip() and not MATCHERS.fullmatch(args.selector.strip()):
+        parser.error("--selector takes PromQL label matchers: 'job=\"gemini-app\"', 'job=~\"a|b\", env=\"prod\"'")
     config = dataclasses.replace(DEFAULT, selector=args.selector.strip(), namespace=args.namespace,
                                  runbook_url_pattern=args.runbook_url_pattern)
     if config != DEFAULT and args.out is None:

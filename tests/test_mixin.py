@@ -80,6 +80,7 @@ def test_other_settings_need_an_output_directory() -> None:
     result = _generate("--selector", SELECTOR)
     assert result.returncode == 2 and "--out" in result.stderr
     assert _generate("--runbook-url-pattern", "https://x.example/", "--out", "/nonexistent").returncode == 2
+    assert _generate("--selector", "job=gemini-app", "--out", "/nonexistent").returncode == 2  # unquoted value
 
 
 # ------------------------------------------------------------------------------------------------- custom render
