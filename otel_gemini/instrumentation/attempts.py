@@ -12,7 +12,7 @@ Two layers are wrapped on google-genai 2.x and 3.x alike:
   the same loop is known to have been ``retried``, and the loop's last one is ``final``;
 * the attempt (``_request_once`` / ``_async_request_once``): appends (HTTP status, rpc status, outcome) to the
   call in flight (``current_call``) and, for an error, parses the google.rpc body the SDK already read into its
-  exception (``APIError.details``) with :mod:`otel_gemini.quota`. No body is ever read here, so nothing the
+  exception (``APIError.details``) with :mod:`otel_gemini.billing.quota`. No body is ever read here, so nothing the
   SDK still needs is consumed; the SDK's return value and exception pass through untouched.
 
 The SDK returns from an attempt only on HTTP 200 (anything else raises ``APIError``), so a returned attempt is
@@ -26,7 +26,8 @@ from typing import Any
 
 from opentelemetry.trace import Span
 
-from otel_gemini import _guard, quota
+from otel_gemini import _guard
+from otel_gemini.billing import quota
 from otel_gemini.instrumentation import _kit
 from otel_gemini.instrumentation._call import CallState, current_call
 from otel_gemini.instrumentation._telemetry import Telemetry

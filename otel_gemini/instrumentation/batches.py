@@ -4,7 +4,7 @@ Nothing a batch call does is billed by itself (create, get, list, cancel, delete
 job's work, which becomes visible only in a finished job's inlined responses. So:
 
 * ``get`` of a finished job prices its inlined responses once per process at Batch rates
-  (otel_gemini/batch_results.py), labelled ``generate_content`` (or ``embeddings``) on the job's model and
+  (otel_gemini/billing/batch_results.py), labelled ``generate_content`` (or ``embeddings``) on the job's model and
   ``gemini_service_tier="batch"``; the ``get_batch`` call itself keeps its own labels;
 * ``list`` updates the state gauges but prices nothing: a page lists every job of the project, including jobs
   other services submitted and will read themselves, so pricing there would make every process that lists
@@ -24,7 +24,7 @@ from collections import OrderedDict
 from typing import Any
 
 from otel_gemini import semconv
-from otel_gemini.batch_results import (
+from otel_gemini.billing.batch_results import (
     Job,
     PricedJobs,
     estimate_tokens,
