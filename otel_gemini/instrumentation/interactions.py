@@ -114,11 +114,11 @@ class _Call:
         attributes: dict[str, Any] = {}
         for key, value in ((semconv.RESPONSE_ID, _get(interaction, "id")),
                            (semconv.RESPONSE_MODEL, _get(interaction, "model") or _get(interaction, "agent")),
-                           ("gemini.interaction.status", _get(interaction, "status"))):
+                           (semconv.INTERACTION_STATUS, _get(interaction, "status"))):
             if value:
                 attributes[key] = str(value)
         for kind, count in self.grounding.items():
-            attributes[f"gemini.grounding.{kind}.count"] = count
+            attributes[semconv.grounding_count_of(kind)] = count
         span.set_attributes(attributes)
 
     # -- the three places a bill turns up ------------------------------------------------------------------
