@@ -1,7 +1,8 @@
 """Builders for Grafana 11 dashboard JSON: variables, selectors, panels and a grid that places them.
 
 Why generated rather than hand-edited JSON: the filters must reach every query (a panel that forgets `$tenant`
-silently shows everyone's spend), panel ids must stay stable across edits, and tests/test_dashboards.py checks the
+silently shows everyone's spend), panel ids must stay stable across edits, and
+tests/monitoring/test_dashboards.py checks the
 queries against docs/metrics.md. Stdlib only, so `python3 grafana/generate.py` runs anywhere.
 """
 

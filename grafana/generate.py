@@ -2,7 +2,7 @@
 """Write grafana/dashboards/*.json from the definitions in grafana/_cost.py, _traffic.py and _health.py.
 
 `python3 grafana/generate.py` (stdlib only). The JSON is committed so Grafana can provision it without Python;
-tests/test_dashboards.py checks that it equals what this script writes, so edit the Python, never the JSON.
+tests/monitoring/test_dashboards.py checks that it equals what this script writes, so edit the Python, never the JSON.
 `--out DIR` writes elsewhere (the test does), `--check` exits 1 when the committed files differ.
 """
 
@@ -22,7 +22,8 @@ import _health  # noqa: E402
 import _traffic  # noqa: E402
 
 # Some panels' series appear only with a first event (a downgrade, an export refused, a free-tier call) or only on
-# some processes (the agent's); tests/test_monitoring_e2e.py arranges each, so every panel's query must return data.
+# some processes (the agent's); tests/monitoring/test_monitoring_e2e.py arranges each, so every panel's query must
+# return data.
 
 # Grafana macros the queries use, and what a test substitutes for them to run a query directly against Prometheus.
 MACROS: dict[str, str] = {"$__rate_interval": "1m", "$__range": "1h"}

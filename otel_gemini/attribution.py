@@ -19,12 +19,14 @@ from contextvars import ContextVar, Token
 from types import MappingProxyType, TracebackType
 from typing import Any, Callable, Mapping, TypeVar
 
+from otel_gemini import semconv
+
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 _current: ContextVar[Mapping[str, str]] = ContextVar("otel_gemini_attributes", default=_EMPTY)
 KEY = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]{0,62}$")
 """Keys become Prometheus label names when allow-listed, so they follow Prometheus's label-name rule."""
 MAX_VALUE_LENGTH = 256
-SPAN_ATTRIBUTE_PREFIX = "gemini.attribution."
+SPAN_ATTRIBUTE_PREFIX = semconv.ATTRIBUTION_PREFIX
 """Each value goes on the call's span as ``gemini.attribution.<key>``; the agent reads the same names from spans
 that apps in other languages export."""
 

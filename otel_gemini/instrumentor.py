@@ -16,8 +16,9 @@ from opentelemetry import metrics, trace
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 from opentelemetry.instrumentation.utils import unwrap
 
-from otel_gemini import _guard, account, semconv
-from otel_gemini.config import Settings, load_settings
+from otel_gemini import _guard, semconv
+from otel_gemini.settings import account
+from otel_gemini.settings.config import Settings, load_settings
 from otel_gemini.exporters import multiprocess, otlp, prometheus
 from otel_gemini.exporters.otel_metrics import OTelMetricsBridge
 from otel_gemini.instrumentation import (
@@ -114,7 +115,7 @@ class GeminiInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
         tracer = trace.get_tracer("otel_gemini", __version__, tracer_provider=tracer_provider)
         self.telemetry = Telemetry(
-            tracer=tracer, recorder=recorder, table=table, settings=settings, pricer=pricer,
+            tracer=tracer, recorder=recorder, settings=settings, pricer=pricer,
             baggage_keys=recorder.attribution_keys if settings.attributes_from_baggage else (),
         )
         self._watcher = account.watch_table(settings, recorder, pricer, loaded)

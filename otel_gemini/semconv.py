@@ -42,6 +42,63 @@ COST_SOURCE = "gen_ai.usage.cost.source"
 COST_SOURCE_LOCAL = "local"
 TIME_TO_FIRST_CHUNK = "gen_ai.response.time_to_first_chunk"
 
+# -- span attributes and events only (not metric labels; docs/metrics.md "Span attributes") -----------------
+COST_USD_EXACT = "gemini.cost.usd_exact"
+"""The exact Decimal total as a string: the float in gen_ai.usage.cost.amount rounds; the agent reads this one."""
+COST_PAID_TIER_EQUIVALENT = "gemini.cost.paid_tier_equivalent_usd"
+PRICING_SOURCE, PRICING_LONG_CONTEXT = "gemini.pricing.source", "gemini.pricing.long_context"
+GROUNDING_UNIT_COUNT, GROUNDING_SEARCH_QUERIES = "gemini.grounding.units", "gemini.grounding.search_queries"
+GROUNDED = "gemini.grounded"
+ATTRIBUTION_PREFIX = "gemini.attribution."
+ESTIMATE = "gemini.estimate"
+"""Agent-only label of the call metrics: why the figures are estimates (empty when they are not)."""
+STREAM_ABANDONED = "gemini.stream.abandoned"
+HTTP_REQUEST_COUNT, HTTP_ATTEMPT_COUNT = "gemini.http.requests", "gemini.http.attempts"
+RETRY_DELAY = "gemini.retry.delay_s"
+QUOTA_VIOLATIONS, QUOTA_EXCEEDED_EVENT = "gemini.quota.violations", "gemini.quota.exceeded"
+QUOTA_ID, QUOTA_METRIC, QUOTA_UNIT = "gemini.quota.id", "gemini.quota.metric", "gemini.quota.unit"
+QUOTA_WINDOW, QUOTA_TIER, QUOTA_VALUE = "gemini.quota.window", "gemini.quota.tier", "gemini.quota.value"
+BATCH_ENQUEUED_ESTIMATE, BATCH_ALREADY_PRICED = "gemini.batch.enqueued_tokens_estimate", "gemini.batch.already_priced"
+BATCH_RESULTS, BATCH_JOB_NAME, BATCH_STATE = "gemini.batch.results", "gemini.batch.job", "gemini.batch.state"
+BATCH_SUCCEEDED_REQUESTS, BATCH_FAILED_REQUESTS = "gemini.batch.succeeded_requests", "gemini.batch.failed_requests"
+CONTENT_EVENT = "gen_ai.client.inference.operation.details"
+INPUT_MESSAGES, OUTPUT_MESSAGES = "gen_ai.input.messages", "gen_ai.output.messages"
+SYSTEM_INSTRUCTIONS = "gen_ai.system_instructions"
+EMBEDDINGS_DIMENSION = "gen_ai.embeddings.dimension.count"
+FILE_SIZE, FILE_MIME_TYPE = "gemini.file.size_bytes", "gemini.file.mime_type"
+INTERACTION_STATUS = "gemini.interaction.status"
+USAGE_THOUGHTS_INFERRED = "gemini.usage.thoughts_inferred"
+LIVE_TURNS, LIVE_RESPONSE_MODALITIES = "gemini.live.turns", "gemini.live.response_modalities"
+CONVERSATION_ID = "gen_ai.conversation.id"
+IMAGES_RETURNED, OPERATION_FAILED = "gemini.images.returned", "gemini.operation.failed"
+VIDEO_COUNT, VIDEO_SECONDS = "gemini.video.count", "gemini.video.seconds"
+VIDEO_RESOLUTION, VIDEO_RAI_FILTERED = "gemini.video.resolution", "gemini.video.rai_filtered"
+COUNT_TOKENS_TOTAL = "gemini.count_tokens.total"
+
+
+def usage_input_of(modality: str) -> str:
+    """Per-modality input tokens (semconv: includes that modality's cached tokens, like promptTokensDetails)."""
+    return f"gen_ai.usage.{modality}.input_tokens"
+
+
+def usage_cache_read_of(modality: str) -> str:
+    return f"gen_ai.usage.{modality}.cache_read.input_tokens"
+
+
+def usage_output_of(modality: str) -> str:
+    return f"gen_ai.usage.{modality}.output_tokens"
+
+
+def grounding_count_of(kind: str) -> str:
+    """Interactions' grounding calls by kind (``google_search``, ``google_maps``…)."""
+    return f"gemini.grounding.{kind}.count"
+
+
+def quota_dimension_of(key: str) -> str:
+    """One dimension of an exceeded quota (``location``, ``model``…) on the ``gemini.quota.exceeded`` event."""
+    return f"gemini.quota.dimensions.{key}"
+
+
 PROVIDER_GEMINI = "gcp.gemini"
 PROVIDER_VERTEX = "gcp.vertex_ai"
 OP_GENERATE_CONTENT = "generate_content"
@@ -197,7 +254,7 @@ HTTP_ATTEMPTS = MetricDef(
 QUOTA_EXCEEDED = MetricDef(
     "gemini.quota.exceeded", "{violation}", "gemini_quota_exceeded_total", "counter",
     "Quota violations reported by 429 responses (google.rpc.QuotaFailure), one per violation.",
-    (PROVIDER, REQUEST_MODEL, "gemini.quota.id", "gemini.quota.unit", "gemini.quota.window", "gemini.quota.tier"), attributed=True,
+    (PROVIDER, REQUEST_MODEL, QUOTA_ID, QUOTA_UNIT, QUOTA_WINDOW, QUOTA_TIER), attributed=True,
 )
 TIER_DOWNGRADES = MetricDef(
     "gemini.service_tier.downgrades", "{request}", "gemini_service_tier_downgrades_total", "counter",

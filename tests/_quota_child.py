@@ -1,4 +1,4 @@
-"""One instrumented "replica" for tests/test_prometheus_e2e.py: a real client calling a FakeGemini over HTTP.
+"""One instrumented "replica" for tests/monitoring/test_prometheus_e2e.py: a real client calling a FakeGemini over HTTP.
 
 Usage: python tests/_quota_child.py <fake base url>. It serves /metrics on a free loopback port, prints
 "port N", then for each line N read from stdin makes N generate_content calls and prints "done N"; it exits

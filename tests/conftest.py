@@ -28,6 +28,21 @@ from otel_gemini.testing import FakeGemini
 API_KEY = "test-key-DO-NOT-LEAK-7f3c9a"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_prices_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Tests never read a developer's ~/.cache/otel-gemini/prices: an installed table there would change every price.
+
+    Set in os.environ (not monkeypatch) before any instrument(), so subprocesses the tests start inherit it too.
+    """
+    previous = os.environ.get("OTEL_GEMINI_PRICES_CACHE_DIR")
+    os.environ["OTEL_GEMINI_PRICES_CACHE_DIR"] = str(tmp_path_factory.mktemp("prices-cache"))
+    yield
+    if previous is None:
+        os.environ.pop("OTEL_GEMINI_PRICES_CACHE_DIR", None)
+    else:
+        os.environ["OTEL_GEMINI_PRICES_CACHE_DIR"] = previous
+
+
 def require_tool(name: str) -> str:
     """A system tool the test needs: skip where it is missing, but fail under CI so CI never goes green by skipping."""
     path = shutil.which(name)

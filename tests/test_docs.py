@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from otel_gemini import semconv
-from otel_gemini.config import _ENV
+from otel_gemini.settings.config import _ENV
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 

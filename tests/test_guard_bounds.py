@@ -17,9 +17,9 @@ import pytest
 
 from otel_gemini import _guard
 from otel_gemini.agent.server import Agent, AgentOptions
-from otel_gemini.config import Settings
-from tests.test_agent import samples, total
-from tests.test_agent_hardening import SPAN_COST, body, post
+from otel_gemini.settings.config import Settings
+from tests.agent.test_agent import samples, total
+from tests.agent.test_agent_hardening import SPAN_COST, body, post
 
 KNOWN = ("gemini-2.5-flash", "gemini-2.5-flash-lite", "gemini-2.0-flash", "gemini-2.0-flash-lite",
          "gemini-3-flash-preview")

@@ -53,7 +53,8 @@ def test_the_blocker_blocks() -> None:
 @pytest.mark.parametrize(
     "module",
     ["otel_gemini.pricing", "otel_gemini.pricing.engine", "otel_gemini.pricing.pricer", "otel_gemini.pricing.table",
-     "otel_gemini.pricing.bill", "otel_gemini.pricing.compare", "otel_gemini.usage", "otel_gemini.interaction_usage"],
+     "otel_gemini.pricing.bill", "otel_gemini.pricing.compare", "otel_gemini.usage",
+     "otel_gemini.billing.interaction_usage"],
 )
 def test_pricing_and_usage_need_neither_opentelemetry_nor_the_sdk(module: str) -> None:
     _holds(("opentelemetry", "google"), f"import {module}")

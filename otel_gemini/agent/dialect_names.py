@@ -30,18 +30,23 @@ HEX_TH = re.compile(r"[0-9a-f]{1,14}")
 DEVELOPER = frozenset({"gemini", "gcp.gemini", "google_ai_studio", "google.generativeai", "googleai", "ai_studio"})
 VERTEX = frozenset({"vertex_ai", "gcp.vertex_ai", "vertexai", "vertex", "google_vertex", "google.vertex_ai"})
 GOOGLE = frozenset({"gcp.gen_ai", "google", "google_genai", "google.genai", "gcp"})
-PROVIDER_KEYS = (semconv.PROVIDER, "gen_ai.system", "llm.provider", "llm.system")
+# Other dialects' names that also pick the dialect (agent/spans.py _dialect): this module is where they are spelled.
+LEGACY_SYSTEM, LEGACY_PROMPT_TOKENS = "gen_ai.system", "gen_ai.usage.prompt_tokens"  # semconv before 1.37
+TOTAL_TOKENS = "gen_ai.usage.total_tokens"  # OpenLLMetry
+CACHE_READ_INPUT_TOKENS = "gen_ai.usage.cache_read_input_tokens"  # OpenLLMetry
+OPENLIT_COST = "gen_ai.usage.cost"  # OpenLIT's own estimate, never adopted
+PROVIDER_KEYS = (semconv.PROVIDER, LEGACY_SYSTEM, "llm.provider", "llm.system")
 MODEL_REQUEST_KEYS = (semconv.REQUEST_MODEL, "llm.request.model", "llm.model_name", "gen_ai.model.name")
 MODEL_RESPONSE_KEYS = (semconv.RESPONSE_MODEL, "llm.response.model", "llm.model_name")
 URL_KEYS = ("url.full", "http.url")
 
-INPUT_KEYS = (semconv.USAGE_INPUT, "gen_ai.usage.prompt_tokens", "llm.token_count.prompt", "llm.usage.prompt_tokens")
+INPUT_KEYS = (semconv.USAGE_INPUT, LEGACY_PROMPT_TOKENS, "llm.token_count.prompt", "llm.usage.prompt_tokens")
 OUTPUT_KEYS = (
     semconv.USAGE_OUTPUT, "gen_ai.usage.completion_tokens", "llm.token_count.completion", "llm.usage.completion_tokens",
 )
-TOTAL_KEYS = ("gen_ai.usage.total_tokens", "llm.usage.total_tokens", "llm.token_count.total")
+TOTAL_KEYS = (TOTAL_TOKENS, "llm.usage.total_tokens", "llm.token_count.total")
 CACHE_KEYS = (
-    semconv.USAGE_CACHE_READ, "gen_ai.usage.cache_read_input_tokens", "gen_ai.usage.cached_input_tokens",
+    semconv.USAGE_CACHE_READ, CACHE_READ_INPUT_TOKENS, "gen_ai.usage.cached_input_tokens",
     "gen_ai.usage.cached_tokens", "llm.token_count.prompt_details.cache_read",
 )
 REASONING_KEYS = (
@@ -50,9 +55,9 @@ REASONING_KEYS = (
 )
 # Per-modality subsets (semconv: modality input includes that modality's cached tokens, like promptTokensDetails).
 MODALITY_KEYS = {
-    "prompt": {m: (f"gen_ai.usage.{m}.input_tokens",) for m in MODALITIES},
-    "cache": {m: (f"gen_ai.usage.{m}.cache_read.input_tokens",) for m in MODALITIES},
-    "candidates": {m: (f"gen_ai.usage.{m}.output_tokens",) for m in MODALITIES},
+    "prompt": {m: (semconv.usage_input_of(m),) for m in MODALITIES},
+    "cache": {m: (semconv.usage_cache_read_of(m),) for m in MODALITIES},
+    "candidates": {m: (semconv.usage_output_of(m),) for m in MODALITIES},
 }
 MODALITY_KEYS["prompt"]["audio"] += ("llm.token_count.prompt_details.audio",)
 MODALITY_KEYS["candidates"]["audio"] += ("llm.token_count.completion_details.audio",)

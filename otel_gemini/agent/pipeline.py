@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable, Iterator
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.trace.v1 import trace_pb2
 
-from otel_gemini import _guard
+from otel_gemini import _guard, semconv
 from otel_gemini.attribution import MAX_VALUE_LENGTH, SPAN_ATTRIBUTE_PREFIX
 from otel_gemini.pricing import engine
 from otel_gemini.pricing.bill import SEARCH, Bill, Charge, Facts, bill, scaled
@@ -32,7 +32,7 @@ PROVIDER_COST_TYPE = "provider"
 """The cost type of a bill adopted from a span (``gen_ai.usage.cost.source="provider"``): a gateway's total,
 with no split by token class, so it gets a type of its own rather than pretending to be ``input``."""
 
-ESTIMATE_LABEL = "gemini.estimate"
+ESTIMATE_LABEL = semconv.ESTIMATE
 """Agent-only label of the call metrics (Prometheus ``gemini_estimate``): empty when the span said all a billing
 rule needs and stood for itself; else why the figures are estimates, ``+``-joined: ``sampled`` (cost weighted
 by 1/p from the tracestate) and the dialect's gaps (spans.GAP_*). A low or scaled bill is never silent."""

@@ -20,6 +20,7 @@ from typing import Any, Mapping
 from urllib.parse import urlsplit
 
 from otel_gemini import semconv
+from otel_gemini.agent import dialect_names
 from otel_gemini.agent.dialect_names import (  # noqa: F401 - the dialect and gap names are public here too
     OTEL_SEMCONV, OTEL_SEMCONV_LEGACY, OPENLLMETRY, OPENINFERENCE, OPENLIT, OTEL_GEMINI, GAP_NO_THINKING_SPLIT,
     GAP_REASONING_FROM_TOTAL, GAP_NO_MODALITY_SPLIT, GAP_PLATFORM_ASSUMED, MAX_TOKENS, MAX_TEXT, HEX_TH,
@@ -178,17 +179,17 @@ def _dialect(
     ):
         return OPENINFERENCE
     openlit_sdk = resource.get("telemetry.sdk.name") == "openlit"
-    if scope.startswith("openlit") or openlit_sdk or "gen_ai.usage.cost" in attributes:
+    if scope.startswith("openlit") or openlit_sdk or dialect_names.OPENLIT_COST in attributes:
         return OPENLIT  # its own gen_ai.usage.cost is never adopted: only a provider's bill is
     if (
         scope.startswith("@traceloop/")
         or "traceloop" in namespaces or "llm" in namespaces
-        or "gen_ai.usage.total_tokens" in attributes
-        or "gen_ai.usage.cache_read_input_tokens" in attributes
+        or dialect_names.TOTAL_TOKENS in attributes
+        or dialect_names.CACHE_READ_INPUT_TOKENS in attributes
     ):
         return OPENLLMETRY
     if semconv.PROVIDER not in attributes and (
-        "gen_ai.system" in attributes or "gen_ai.usage.prompt_tokens" in attributes
+        dialect_names.LEGACY_SYSTEM in attributes or dialect_names.LEGACY_PROMPT_TOKENS in attributes
     ):
         return OTEL_SEMCONV_LEGACY
     return OTEL_SEMCONV
@@ -317,7 +318,7 @@ def _already_priced(dialect: str, attributes: dict[str, Any]) -> bool:
     """Priced by otel-gemini in the app: its own span, or a peer's span carrying its exact cost (SPANS=auto)."""
     if attributes.get(semconv.COST_SOURCE) != semconv.COST_SOURCE_LOCAL:
         return False
-    return dialect == OTEL_GEMINI or isinstance(attributes.get("gemini.cost.usd_exact"), str)
+    return dialect == OTEL_GEMINI or isinstance(attributes.get(semconv.COST_USD_EXACT), str)
 
 
 def read(span: dict) -> GenAISpan | None:
@@ -351,8 +352,8 @@ def _read(span: Any) -> GenAISpan | None:
     if assumed:
         gaps.append(GAP_PLATFORM_ASSUMED)
     operation = _text(attributes, (semconv.OPERATION, "llm.request.type")) or semconv.OP_GENERATE_CONTENT
-    grounding_units = _count(attributes, ("gemini.grounding.units",)) or 0
-    search_queries = _count(attributes, ("gemini.grounding.search_queries",)) or 0
+    grounding_units = _count(attributes, (semconv.GROUNDING_UNIT_COUNT,)) or 0
+    search_queries = _count(attributes, (semconv.GROUNDING_SEARCH_QUERIES,)) or 0
     return GenAISpan(
         operation=operation,
         provider=semconv.PROVIDER_VERTEX if platform == "vertex_ai" else semconv.PROVIDER_GEMINI,
@@ -368,7 +369,7 @@ def _read(span: Any) -> GenAISpan | None:
         provider_cost=_provider_cost(attributes),
         already_priced=_already_priced(dialect, attributes),
         sample_weight=sample_weight(span.get("trace_state")),
-        grounded=attributes.get("gemini.grounded") is True or grounding_units > 0 or search_queries > 0,
+        grounded=attributes.get(semconv.GROUNDED) is True or grounding_units > 0 or search_queries > 0,
         search_queries=search_queries or grounding_units,  # billable units: one per prompt (2.x) or per query
         server_address=host,
         location=location,

@@ -285,7 +285,7 @@ class CallState:
         if span.is_recording():
             span.set_attributes(span_attributes(self.charges, status, response_model, result, ttfc, len(self.hops)))
             if abandoned:
-                span.set_attribute("gemini.stream.abandoned", True)
+                span.set_attribute(semconv.STREAM_ABANDONED, True)
             if error is not None and self.owns_span:
                 span.set_attribute(semconv.ERROR_TYPE, error_type)
                 span.set_status(Status(StatusCode.ERROR, error_type))

@@ -15,9 +15,9 @@ from otel_gemini.recording import Charge
 from otel_gemini.usage import MODALITIES
 
 _INPUT_TYPES = frozenset(("input", "cache_read", "tool_use"))
-_INPUT_NAMES = {m: f"gen_ai.usage.{m}.input_tokens" for m in MODALITIES}
-_OUTPUT_NAMES = {m: f"gen_ai.usage.{m}.output_tokens" for m in MODALITIES}
-_CACHE_NAMES = {m: f"gen_ai.usage.{m}.cache_read.input_tokens" for m in MODALITIES}
+_INPUT_NAMES = {m: semconv.usage_input_of(m) for m in MODALITIES}
+_OUTPUT_NAMES = {m: semconv.usage_output_of(m) for m in MODALITIES}
+_CACHE_NAMES = {m: semconv.usage_cache_read_of(m) for m in MODALITIES}
 
 
 def error_type_of(error: BaseException) -> str:
@@ -46,7 +46,7 @@ def span_attributes(
     if response_model:
         attributes[semconv.RESPONSE_MODEL] = response_model
     if requests > 1:
-        attributes["gemini.http.requests"] = requests
+        attributes[semconv.HTTP_REQUEST_COUNT] = requests
     if result is not None:
         response_id = getattr(result, "response_id", None)
         if response_id:
@@ -93,20 +93,20 @@ def span_attributes(
         attributes[semconv.COST_AMOUNT] = float(total)
         attributes[semconv.COST_CURRENCY] = "USD"
         attributes[semconv.COST_SOURCE] = semconv.COST_SOURCE_LOCAL
-        attributes["gemini.cost.usd_exact"] = format(total.normalize(), "f")
+        attributes[semconv.COST_USD_EXACT] = format(total.normalize(), "f")
         tiers = {cost.service_tier for cost in priced}
         if len(tiers) == 1:
             attributes[semconv.SERVICE_TIER] = tiers.pop()
         sources = sorted({cost.source for cost in priced if cost.source})
         if sources:
-            attributes["gemini.pricing.source"] = sources
+            attributes[semconv.PRICING_SOURCE] = sources
         if any(cost.long_context for cost in priced):
-            attributes["gemini.pricing.long_context"] = True
+            attributes[semconv.PRICING_LONG_CONTEXT] = True
     paid_equivalent = [cost.list_price for cost in costs if cost.list_price is not None]
     if paid_equivalent:
-        attributes["gemini.cost.paid_tier_equivalent_usd"] = float(sum(paid_equivalent, Decimal(0)))
+        attributes[semconv.COST_PAID_TIER_EQUIVALENT] = float(sum(paid_equivalent, Decimal(0)))
     units = [unit for charge in charges for unit in charge.grounding]
     if units:
-        attributes["gemini.grounding.units"] = sum(count for _tool, _unit, count in units)
+        attributes[semconv.GROUNDING_UNIT_COUNT] = sum(count for _tool, _unit, count in units)
     return attributes
 

@@ -1,4 +1,8 @@
-"""What every wrapper needs, built once by the instrumentor: tracer, recorder, price table, settings."""
+"""What every wrapper needs, built once by the instrumentor: tracer, recorder, settings and the pricer.
+
+No price table here: the pricer holds the table in force (hot reloads swap it there), so a copy taken at start-up
+would go stale.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,8 @@ from dataclasses import dataclass
 
 from opentelemetry.trace import Tracer
 
-from otel_gemini.config import Settings
+from otel_gemini.settings.config import Settings
 from otel_gemini.pricing.pricer import Pricer
-from otel_gemini.pricing.table import PriceTable
 from otel_gemini.recording import Recorder
 
 
@@ -16,7 +19,6 @@ from otel_gemini.recording import Recorder
 class Telemetry:
     tracer: Tracer
     recorder: Recorder
-    table: PriceTable
     settings: Settings
     pricer: Pricer
     baggage_keys: tuple[str, ...] = ()

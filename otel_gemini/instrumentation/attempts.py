@@ -12,7 +12,7 @@ Two layers are wrapped on google-genai 2.x and 3.x alike:
   the same loop is known to have been ``retried``, and the loop's last one is ``final``;
 * the attempt (``_request_once`` / ``_async_request_once``): appends (HTTP status, rpc status, outcome) to the
   call in flight (``current_call``) and, for an error, parses the google.rpc body the SDK already read into its
-  exception (``APIError.details``) with :mod:`otel_gemini.quota`. No body is ever read here, so nothing the
+  exception (``APIError.details``) with :mod:`otel_gemini.billing.quota`. No body is ever read here, so nothing the
   SDK still needs is consumed; the SDK's return value and exception pass through untouched.
 
 The SDK returns from an attempt only on HTTP 200 (anything else raises ``APIError``), so a returned attempt is
@@ -26,7 +26,8 @@ from typing import Any
 
 from opentelemetry.trace import Span
 
-from otel_gemini import _guard, quota
+from otel_gemini import _guard, semconv
+from otel_gemini.billing import quota
 from otel_gemini.instrumentation import _kit
 from otel_gemini.instrumentation._call import CallState, current_call
 from otel_gemini.instrumentation._telemetry import Telemetry
@@ -85,26 +86,26 @@ def _record(state: CallState, error: BaseException | None) -> None:
 
 def _annotate(span: Span, state: CallState, parsed: quota.RpcError | None, rpc: str) -> None:
     """The attempt count, the latest error's rpc status and retry delay, and each exceeded quota's details."""
-    span.set_attribute("gemini.http.attempts", len(state.attempts))
+    span.set_attribute(semconv.HTTP_ATTEMPT_COUNT, len(state.attempts))
     if rpc:
-        span.set_attribute("gemini.rpc.status", rpc)
+        span.set_attribute(semconv.RPC_STATUS, rpc)
     if parsed is None:
         return
     if parsed.retry_delay_s is not None:
-        span.set_attribute("gemini.retry.delay_s", float(parsed.retry_delay_s))
+        span.set_attribute(semconv.RETRY_DELAY, float(parsed.retry_delay_s))
     if parsed.violations:
-        span.set_attribute("gemini.quota.violations", list(dict.fromkeys(q[0] for q in state.quota)))
+        span.set_attribute(semconv.QUOTA_VIOLATIONS, list(dict.fromkeys(q[0] for q in state.quota)))
     for violation in parsed.violations:
         attributes: dict[str, Any] = {
-            "gemini.quota.id": violation.quota_id, "gemini.quota.metric": violation.metric,
-            "gemini.quota.unit": violation.unit, "gemini.quota.window": violation.window,
-            "gemini.quota.tier": violation.tier,
+            semconv.QUOTA_ID: violation.quota_id, semconv.QUOTA_METRIC: violation.metric,
+            semconv.QUOTA_UNIT: violation.unit, semconv.QUOTA_WINDOW: violation.window,
+            semconv.QUOTA_TIER: violation.tier,
         }
         if violation.value is not None:
-            attributes["gemini.quota.value"] = violation.value
+            attributes[semconv.QUOTA_VALUE] = violation.value
         for key, value in violation.dimensions:
-            attributes[f"gemini.quota.dimensions.{key}"] = value
-        span.add_event("gemini.quota.exceeded", attributes)
+            attributes[semconv.quota_dimension_of(key)] = value
+        span.add_event(semconv.QUOTA_EXCEEDED_EVENT, attributes)
 
 
 def _guarded_record(state: CallState, error: BaseException | None) -> None:

@@ -4,7 +4,7 @@ Nothing a batch call does is billed by itself (create, get, list, cancel, delete
 job's work, which becomes visible only in a finished job's inlined responses. So:
 
 * ``get`` of a finished job prices its inlined responses once per process at Batch rates
-  (otel_gemini/batch_results.py), labelled ``generate_content`` (or ``embeddings``) on the job's model and
+  (otel_gemini/billing/batch_results.py), labelled ``generate_content`` (or ``embeddings``) on the job's model and
   ``gemini_service_tier="batch"``; the ``get_batch`` call itself keeps its own labels;
 * ``list`` updates the state gauges but prices nothing: a page lists every job of the project, including jobs
   other services submitted and will read themselves, so pricing there would make every process that lists
@@ -24,7 +24,7 @@ from collections import OrderedDict
 from typing import Any
 
 from otel_gemini import semconv
-from otel_gemini.batch_results import (
+from otel_gemini.billing.batch_results import (
     Job,
     PricedJobs,
     estimate_tokens,
@@ -162,7 +162,7 @@ class _Hooks:
         self.tracker.seen(state.endpoint.provider, job, estimate)
         _job_attributes(state, job)
         if state.span.is_recording():
-            state.span.set_attribute("gemini.batch.enqueued_tokens_estimate", estimate)
+            state.span.set_attribute(semconv.BATCH_ENQUEUED_ESTIMATE, estimate)
 
     # -- get / list -----------------------------------------------------------------------------------------
 
@@ -178,7 +178,7 @@ class _Hooks:
         span = state.span
         if not self.priced.claim(job.name):
             if span.is_recording():
-                span.set_attribute("gemini.batch.already_priced", True)
+                span.set_attribute(semconv.BATCH_ALREADY_PRICED, True)
             return
         endpoint = state.endpoint
         bill = price_job(
@@ -191,9 +191,9 @@ class _Hooks:
             failed = bill.failed
             if job.inlined is None:
                 failed = int(job.stats.get("failedRequestCount") or job.stats.get("failedCount") or 0)
-                span.set_attribute("gemini.batch.results", "file")
-            span.set_attribute("gemini.batch.succeeded_requests", bill.succeeded or successful_count(job.stats))
-            span.set_attribute("gemini.batch.failed_requests", failed)
+                span.set_attribute(semconv.BATCH_RESULTS, "file")
+            span.set_attribute(semconv.BATCH_SUCCEEDED_REQUESTS, bill.succeeded or successful_count(job.stats))
+            span.set_attribute(semconv.BATCH_FAILED_REQUESTS, failed)
 
     def on_list(self, state: CallState, method: str, path: str, body: dict[str, Any]) -> None:
         jobs = body.get("operations") or body.get("batchPredictionJobs") or ()
@@ -216,8 +216,8 @@ class _Hooks:
 def _job_attributes(state: CallState, job: Job) -> None:
     span = state.span
     if span.is_recording():
-        span.set_attribute("gemini.batch.job", job.name)
-        span.set_attribute("gemini.batch.state", job.state)
+        span.set_attribute(semconv.BATCH_JOB_NAME, job.name)
+        span.set_attribute(semconv.BATCH_STATE, job.state)
 
 
 def instrument(telemetry: Telemetry) -> list[tuple[Any, str]]:

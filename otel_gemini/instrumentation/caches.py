@@ -4,7 +4,7 @@ Creating an explicit cache bills its tokens once at the input rate (``gemini_cos
 ``create_cache`` call); the returned ``CachedContent.usage_metadata.total_token_count`` is that count, as no
 ``usageMetadata`` of a generate call ever carries it (billing reference §1.4, §2.5). Storage is billed for the
 cache's real lifetime, which no single call knows: every call here only *tells* the process-wide
-:class:`~otel_gemini.cache_storage.CacheStorageMeter` what happened (created, seen with an expiry, deleted), and
+:class:`~otel_gemini.billing.cache_storage.CacheStorageMeter` what happened (created, seen with an expiry, deleted), and
 the meter settles storage as ``operation="cache_storage"`` charges, also at every metrics collection.
 
 The other calls are free API calls: counted with ``gemini_pricing_status="unbilled"``. ``list`` is wrapped at the
@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from otel_gemini import semconv
-from otel_gemini.cache_storage import CacheStorageMeter
+from otel_gemini.billing.cache_storage import CacheStorageMeter
 from otel_gemini.instrumentation._call import CallState
 from otel_gemini.instrumentation._operation import Operation, wrap
 from otel_gemini.instrumentation._telemetry import Telemetry

@@ -26,10 +26,10 @@ from otel_gemini import _guard, semconv
 from otel_gemini.instrumentation._call import CallState
 
 MODES = ("NO_CONTENT", "SPAN_ONLY", "EVENT_ONLY", "SPAN_AND_EVENT")
-EVENT_NAME = "gen_ai.client.inference.operation.details"
-INPUT = "gen_ai.input.messages"
-OUTPUT = "gen_ai.output.messages"
-SYSTEM = "gen_ai.system_instructions"
+EVENT_NAME = semconv.CONTENT_EVENT
+INPUT = semconv.INPUT_MESSAGES
+OUTPUT = semconv.OUTPUT_MESSAGES
+SYSTEM = semconv.SYSTEM_INSTRUCTIONS
 _ROLES = {"model": "assistant", "user": "user", "function": "tool", "tool": "tool", "system": "system"}
 
 

@@ -22,7 +22,7 @@ from otel_gemini.instrumentation._telemetry import Telemetry
 from otel_gemini.usage import Usage, extract_usage
 
 _EMBED_ACTIONS = (":embedContent", ":batchEmbedContents", ":predict")
-DIMENSION_ATTRIBUTE = "gen_ai.embeddings.dimension.count"
+DIMENSION_ATTRIBUTE = semconv.EMBEDDINGS_DIMENSION
 
 
 def _embeddings(body: Mapping[str, Any]) -> list[Mapping[str, Any]]:

@@ -32,10 +32,10 @@ def _no_model(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> s
 def _file_attributes(state: CallState, result: Any) -> None:
     size = getattr(result, "size_bytes", None)
     if size is not None:
-        state.span.set_attribute("gemini.file.size_bytes", int(size))
+        state.span.set_attribute(semconv.FILE_SIZE, int(size))
     mime_type = getattr(result, "mime_type", None)
     if mime_type:
-        state.span.set_attribute("gemini.file.mime_type", str(mime_type))
+        state.span.set_attribute(semconv.FILE_MIME_TYPE, str(mime_type))
 
 
 def _operation(method: str) -> Operation:

@@ -16,7 +16,7 @@ everything is read from the parsed objects. Both SDK lines (2.34 and 3.4) have t
   ``get`` that sees the finished interaction, once per interaction id per process (a bounded set of ids).
   Any other ``get`` is span-only ("unbilled"): the work was billed when it was created.
 
-Usage blocks are read by otel_gemini/interaction_usage.py (cached tokens taken as part of the input tokens).
+Usage blocks are read by otel_gemini/billing/interaction_usage.py (cached tokens taken as part of the input tokens).
 ``grounding_tool_count`` is kept on the span (``gemini.grounding.<type>.count``) and Google Search queries are
 charged at the model's grounding rate (3.x: per query).
 """
@@ -32,8 +32,8 @@ from otel_gemini.instrumentation import _kit, _operation
 from otel_gemini.instrumentation._call import CallState
 from otel_gemini.instrumentation._operation import Active, Operation
 from otel_gemini.instrumentation._telemetry import Telemetry
-from otel_gemini.interaction_usage import BilledIds, grounding_units, interaction_usage
-from otel_gemini.interaction_usage import get as _get
+from otel_gemini.billing.interaction_usage import BilledIds, grounding_units, interaction_usage
+from otel_gemini.billing.interaction_usage import get as _get
 from otel_gemini.pricing import engine
 from otel_gemini.recording import Charge
 
@@ -114,11 +114,11 @@ class _Call:
         attributes: dict[str, Any] = {}
         for key, value in ((semconv.RESPONSE_ID, _get(interaction, "id")),
                            (semconv.RESPONSE_MODEL, _get(interaction, "model") or _get(interaction, "agent")),
-                           ("gemini.interaction.status", _get(interaction, "status"))):
+                           (semconv.INTERACTION_STATUS, _get(interaction, "status"))):
             if value:
                 attributes[key] = str(value)
         for kind, count in self.grounding.items():
-            attributes[f"gemini.grounding.{kind}.count"] = count
+            attributes[semconv.grounding_count_of(kind)] = count
         span.set_attributes(attributes)
 
     # -- the three places a bill turns up ------------------------------------------------------------------

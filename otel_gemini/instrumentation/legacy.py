@@ -187,7 +187,7 @@ def _observe(state: CallState, hop: Hop, response: Any) -> None:
     if "usage_metadata" in response:
         hop.usage_metadata, inferred = usage_of(response.usage_metadata)
         if inferred and state.span.is_recording():
-            state.span.set_attribute("gemini.usage.thoughts_inferred", True)
+            state.span.set_attribute(semconv.USAGE_THOUGHTS_INFERRED, True)
     if response.model_version:
         hop.model_version = response.model_version
 

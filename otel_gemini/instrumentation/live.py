@@ -37,7 +37,7 @@ from otel_gemini.usage import extract_usage
 
 _MODULE = "google.genai.live"
 OPERATION = Operation(semconv.OP_LIVE_SESSION)
-_TURNS = "gemini.live.turns"
+_TURNS = semconv.LIVE_TURNS
 """Span attribute: model turns completed (each is billed; the session's cost is their sum)."""
 
 
@@ -68,7 +68,7 @@ def _session_attributes(state: CallState, kwargs: dict[str, Any]) -> None:
             attributes[attribute] = list(value) if isinstance(value, (list, tuple)) else value
     modalities = get("response_modalities")
     if modalities:
-        attributes["gemini.live.response_modalities"] = [str(getattr(m, "value", m)).lower() for m in modalities]
+        attributes[semconv.LIVE_RESPONSE_MODALITIES] = [str(getattr(m, "value", m)).lower() for m in modalities]
     options = get("http_options")
     base_url = options.get("base_url") if isinstance(options, dict) else getattr(options, "base_url", None)
     if base_url:
@@ -92,7 +92,7 @@ def _observe(live: _Live, message: Any) -> None:
             state.span.set_attribute(_TURNS, live.turns)
     setup = getattr(message, "setup_complete", None)
     if setup is not None and getattr(setup, "session_id", None) and state.span.is_recording():
-        state.span.set_attribute("gen_ai.conversation.id", setup.session_id)
+        state.span.set_attribute(semconv.CONVERSATION_ID, setup.session_id)
 
 
 def _dropped(error: BaseException) -> bool:
@@ -140,7 +140,7 @@ class _SessionManager(wrapt.ObjectProxy):  # type: ignore[misc]
                 _sessions[session] = _Live(state)
                 setup = getattr(session, "setup_complete", None)
                 if setup is not None and getattr(setup, "session_id", None) and state.span.is_recording():
-                    state.span.set_attribute("gen_ai.conversation.id", setup.session_id)
+                    state.span.set_attribute(semconv.CONVERSATION_ID, setup.session_id)
             except Exception as failure:
                 _guard.report("live", failure)
         return session

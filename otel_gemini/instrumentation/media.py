@@ -73,7 +73,7 @@ def _image_result(name: str, count: Callable[[Any], int]) -> Callable[[CallState
     def on_result(state: CallState, result: Any) -> None:
         units = count(result)
         if state.span.is_recording():
-            state.span.set_attribute("gemini.images.returned", units)
+            state.span.set_attribute(semconv.IMAGES_RETURNED, units)
         model_id = state.telemetry.pricer.resolve(state.request_model)[0]
         if name != semconv.OP_GENERATE_IMAGES and model_id is not None and "-generate-" in model_id:
             _guard.warn_once(
@@ -180,7 +180,7 @@ class Videos:
         if getattr(operation, "error", None):
             self._claim(name, state.request_model)  # settled: a failed operation is never billed later
             if state.span.is_recording():
-                state.span.set_attribute("gemini.operation.failed", True)
+                state.span.set_attribute(semconv.OPERATION_FAILED, True)
             return
         response = getattr(operation, "response", None) or getattr(operation, "result", None)
         if response is None or not hasattr(response, "generated_videos"):
@@ -198,9 +198,9 @@ class Videos:
         state.charge_units(model, "per_second", seconds * videos, variant=variant, operation=semconv.OP_GENERATE_VIDEOS)
         if state.span.is_recording():
             state.span.set_attributes({
-                "gemini.video.count": videos, "gemini.video.seconds": seconds,
-                "gemini.video.resolution": resolution or "default",
-                "gemini.video.rai_filtered": int(getattr(response, "rai_media_filtered_count", None) or 0),
+                semconv.VIDEO_COUNT: videos, semconv.VIDEO_SECONDS: seconds,
+                semconv.VIDEO_RESOLUTION: resolution or "default",
+                semconv.VIDEO_RAI_FILTERED: int(getattr(response, "rai_media_filtered_count", None) or 0),
             })
 
 

@@ -16,7 +16,7 @@ from otel_gemini.instrumentation._operation import Operation, wrap
 from otel_gemini.instrumentation._telemetry import Telemetry
 from otel_gemini.pricing import engine
 
-TOTAL_ATTRIBUTE = "gemini.count_tokens.total"
+TOTAL_ATTRIBUTE = semconv.COUNT_TOKENS_TOTAL
 
 
 def _count_result(state: CallState, result: Any) -> None:

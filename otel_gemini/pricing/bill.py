@@ -3,7 +3,7 @@
 Every door prices a Gemini response through :func:`bill`: the library's hops (instrumentation/_call.py), the
 agent's spans (agent/pipeline.py, its sampling weight included), ``otel-gemini price``, batch results and
 interactions. The resolution rules live here once, so the same response gets the same Decimal bill whichever
-door it comes through (tests/test_bill_parity.py drives every rule case through three of them):
+door it comes through (tests/pricing/test_bill_parity.py drives every rule case through three of them):
 
 * **which model**: the served model (``modelVersion``) wins, unless the table does not know it while it knows the
   requested one and the served id is a version of it (``gemini-2.5-flash-exp-0420`` bills as requested; a

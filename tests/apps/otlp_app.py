@@ -1,6 +1,6 @@
 """An app with no OpenTelemetry setup of its own, configured by standard environment variables only.
 
-tests/test_otlp_export.py runs it in a fresh process (OTel's global providers can be set once per process) with
+tests/exporters/test_otlp_export.py runs it in a fresh process (OTel's global providers are set once per process) with
 OTEL_EXPORTER_OTLP_ENDPOINT / _PROTOCOL, OTEL_SERVICE_NAME and OTEL_METRIC_EXPORT_INTERVAL, and google-genai's
 own GEMINI_API_KEY and GOOGLE_GEMINI_BASE_URL pointing at the test's FakeGemini. otel_gemini.instrument() must
 then install OTLP-exporting SDK providers itself. The app never flushes or shuts anything down: what reaches the

@@ -1,4 +1,4 @@
-"""A WSGI app with no telemetry code, for tests/test_multiprocess.py: served by a real gunicorn with several
+"""A WSGI app with no telemetry code, for tests/exporters/test_multiprocess.py: served by a real gunicorn with several
 workers, instrumented either by ``opentelemetry-instrument gunicorn`` (in the master, before fork) or by the
 ``when_ready`` hook of gunicorn_conf.py (the with-code path).
 

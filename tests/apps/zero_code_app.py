@@ -1,5 +1,5 @@
-"""An app with no telemetry code at all, for tests/test_zero_code.py: run as ``opentelemetry-instrument python
-zero_code_app.py``; everything about otel-gemini comes from the environment.
+"""An app with no telemetry code at all, for tests/instrumentation/test_zero_code.py: run as
+``opentelemetry-instrument python zero_code_app.py``; everything about otel-gemini comes from the environment.
 
 It makes one google-genai call (gemini-2.5-flash), one google-genai stream (gemini-2.5-flash-lite), and one
 legacy google-generativeai call (gemini-2.5-flash) when that SDK is importable, against ZERO_CODE_BASE_URL;

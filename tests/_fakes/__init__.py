@@ -1,0 +1,1 @@
+"""Test-only fakes (not shipped): OTLP receiver, gRPC Gemini, google.rpc quota bodies."""
