@@ -471,6 +471,195 @@ class Worker:
         return {"total_s": total, "per_call_us": total / calls * 1e6, "text": out.getvalue()}
 
 
+    def _capture_real_call(self) -> dict[str, Any]:
+        """One real instrumented generate call, with what it handed the SDK span, the recorder and bill().
+
+        The floors must do the same work as the real call, so their inputs are taken from one: the span's name,
+        kind and attributes from the in-memory exporter, the CallRecord and every Facts from the live recorder
+        and pricer (built by ``otel_gemini.instrument`` as production builds them). The recorder's class and
+        bill() are found through the instrumentation's own imports, so moving their modules does not break this.
+        """
+        from otel_gemini.instrumentation import _call
+
+        recorder_class = type(self)._recorder_class(_call)
+        bills: list[tuple[Any, Any]] = []
+        records: list[tuple[Any, Any]] = []
+        real_bill, real_record = _call.bill, recorder_class.record_call
+
+        def capture_bill(pricer: Any, facts: Any) -> Any:
+            bills.append((pricer, facts))
+            return real_bill(pricer, facts)
+
+        def capture_record(recorder: Any, call: Any) -> None:
+            records.append((recorder, call))
+            real_record(recorder, call)
+
+        self.telemetry_counts()
+        _call.bill, recorder_class.record_call = capture_bill, capture_record
+        try:
+            self.call(self.clients["inproc"], "generate")
+        finally:
+            _call.bill, recorder_class.record_call = real_bill, real_record
+        span = self.sinks.spans.get_finished_spans()[-1]
+        self.telemetry_counts()
+        if len(records) != 1 or not bills:
+            raise RuntimeError(f"captured {len(records)} records and {len(bills)} bills from one call")
+        return {"span": (span.name, span.kind, dict(span.attributes or {})), "bill": real_bill, "bills": bills,
+                "record": records[0]}
+
+    @staticmethod
+    def _recorder_class(call_module: Any) -> Any:
+        return sys.modules[call_module.CallRecord.__module__].Recorder
+
+    def floors(self, iterations: int) -> dict[str, Any]:
+        """Per-call floors of otel-gemini's generate path, each part alone, in this worker, in this run.
+
+        span: a bare SDK span (a TracerProvider with SimpleSpanProcessor + InMemorySpanExporter, as every mode
+        has) started with the real call's attributes and ended; record: Recorder.record_call of the real call's
+        CallRecord (charges included), plus the collection that replays its queued histogram points, per call;
+        bill: bill() on every Facts the real call priced. Medians of per-iteration timings, in ns.
+        """
+        import gc
+
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+        if not hasattr(self, "_real_call"):
+            self._real_call = self._capture_real_call()
+        real = self._real_call
+        clock = time.perf_counter_ns
+        exporter = InMemorySpanExporter()
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        tracer = provider.get_tracer("overhead-bench-floor")
+        name, kind, attributes = real["span"]
+        bill, bills = real["bill"], real["bills"]
+        recorder, record = real["record"]
+        reader = self.sinks.reader
+        span_ns: list[int] = []
+        record_ns: list[int] = []
+        bill_ns: list[int] = []
+        collect_ns = 0
+        gc.collect()
+        for i in range(iterations):
+            started = clock()
+            tracer.start_span(name, kind=kind, attributes=attributes).end()
+            span_ns.append(clock() - started)
+            started = clock()
+            recorder.record_call(record)
+            record_ns.append(clock() - started)
+            started = clock()
+            for pricer, facts in bills:
+                bill(pricer, facts)
+            bill_ns.append(clock() - started)
+            if i % 500 == 499:  # drain the histogram queue before its background flush would (and time it)
+                exporter.clear()
+                started = clock()
+                reader.get_metrics_data()
+                collect_ns += clock() - started
+        started = clock()
+        reader.get_metrics_data()
+        collect_ns += clock() - started
+        return {"span_ns": span_ns, "record_ns": record_ns, "bill_ns": bill_ns, "collect_ns": collect_ns,
+                "iterations": iterations, "span_attributes": len(attributes), "bills_per_call": len(bills),
+                "charges": len(record.charges)}
+
+
+    def stages(self, kind: str, transport: str, calls: int, warmup: int) -> dict[str, Any]:
+        """Where otel-gemini's µs go, in situ: timing wrappers on the stages of a real call, without a profiler.
+
+        ``calls`` plain calls and ``calls`` calls with a timer around each stage, alternating in chunks of 50 so
+        both see the same machine; the orchestrator alternates this op between a bare worker and ours, so the
+        "added" figure is paired too. Every name is reached through the instrumentation's own imports (module
+        globals, classes), so this follows the code production runs. Returns sums in ns; the orchestrator
+        takes the timers' own cost (an empty wrapper's, measured here) off each stage and off nested parents.
+        The metric collection (otel-gemini's deferred histogram replay) is timed apart, every 500 calls.
+        """
+        import gc
+
+        client = self.clients[transport]
+        for _ in range(warmup):
+            self.call(client, kind)
+        self.telemetry_counts()
+        clock = time.perf_counter_ns
+        reader = self.sinks.reader
+        spent: dict[str, list[int]] = {}
+
+        def timed(name: str, function: Any) -> Any:
+            cell = spent.setdefault(name, [0, 0])
+
+            def wrapper(*args: Any, **kwargs: Any) -> Any:
+                started = clock()
+                try:
+                    return function(*args, **kwargs)
+                finally:
+                    cell[0] += clock() - started
+                    cell[1] += 1
+            return wrapper
+
+        empty = timed("empty", lambda: None)
+        for _ in range(100_000):
+            empty()
+        timer_ns = spent["empty"][0] / spent.pop("empty")[1]
+        patches = self._stage_patches() if self.mode in OURS else []
+        saved = [(owner, attr, getattr(owner, attr)) for owner, attr, _name in patches]
+        wrapped = [(owner, attr, timed(name, getattr(owner, attr))) for owner, attr, name in patches]
+        plain = timed_total = collect = 0
+        gc.collect()
+        for i in range(calls):
+            chunk_timed = (i // 50) % 2 == 1
+            if i % 50 == 0:
+                for owner, attr, function in (wrapped if chunk_timed else saved):
+                    setattr(owner, attr, function)
+            started = clock()
+            self.call(client, kind)
+            elapsed = clock() - started
+            if chunk_timed:
+                timed_total += elapsed
+            else:
+                plain += elapsed
+            if i % 500 == 499:
+                started = clock()
+                reader.get_metrics_data()
+                collect += clock() - started
+        for owner, attr, original in saved:
+            setattr(owner, attr, original)
+        started = clock()
+        reader.get_metrics_data()
+        collect += clock() - started
+        self.sinks.spans.clear()
+        half = calls // 2
+        return {"plain_ns": plain, "timed_ns": timed_total, "collect_ns": collect, "calls": half,
+                "spent": spent, "timer_ns": timer_ns}
+
+    @staticmethod
+    def _stage_patches() -> list[tuple[Any, str, str]]:
+        import opentelemetry.context as otel_context
+        from opentelemetry.sdk import trace as sdk_trace
+
+        from otel_gemini.instrumentation import _call, attempts, coexist, models
+
+        recorder_class = Worker._recorder_class(_call)
+        return [
+            (coexist, "peer_beneath", "peer checks (coexist.peer_beneath/above)"),
+            (coexist, "peer_above", "peer checks (coexist.peer_beneath/above)"),
+            (models, "_start", "opener: request attributes, endpoint, tier"),
+            (_call.CallState, "__init__", "call state init (attributes dict, baggage)"),
+            (sdk_trace.Tracer, "start_span", "SDK start_span (with start attributes)"),
+            (otel_context, "attach", "context attach"),
+            (otel_context, "detach", "context detach"),
+            (_call.CallState, "_finish", "finish glue (CallRecord, status, hops)"),
+            (_call, "extract_usage", "usage extraction"),
+            (_call, "bill", "bill()"),
+            (recorder_class, "record_call", "Recorder.record_call"),
+            (_call, "span_attributes", "span attributes dict (ours)"),
+            (sdk_trace.Span, "set_attributes", "SDK set_attributes (end attributes)"),
+            (sdk_trace.Span, "end", "SDK span end (processor + in-memory export)"),
+            (attempts, "_record", "HTTP attempt recording"),
+        ]
+
+
 def _rss_kib() -> int:
     with open("/proc/self/status") as status:
         for line in status:
@@ -683,6 +872,122 @@ def summarize(series: dict[tuple[str, str, str, str], Series], na: dict[tuple[st
     return "\n".join(lines), table
 
 
+STAGE_PARENTS = {
+    "opener: request attributes, endpoint, tier": ("call state init (attributes dict, baggage)",),
+    "call state init (attributes dict, baggage)": ("SDK start_span (with start attributes)",),
+    "finish glue (CallRecord, status, hops)": ("usage extraction", "bill()", "Recorder.record_call",
+                                               "span attributes dict (ours)", "SDK set_attributes (end attributes)",
+                                               "SDK span end (processor + in-memory export)"),
+}
+
+# -- floors and targets (issue 17) ------------------------------------------------------------------------------
+
+FLOOR_WORKER = ("genai3", "otel-gemini")
+FLOOR_PARTS = (("span_ns", "bare SDK span, same name/kind/attributes, started and ended"),
+               ("record_ns", "Recorder.record_call of the real call's CallRecord (charges included)"),
+               ("bill_ns", "bill() on the real call's Facts"))
+# (line, what, bound): otel-gemini's figure over the reference figure must be <= bound.
+TARGETS_3X = (("added median", "added_median_ns", "otel-gemini", "added_median_ns", 0.5),
+              ("added mean (with collection)", "added_mean_ns", "otel-gemini", "added_mean_ns", 0.5),
+              ("unsampled added median vs sampled peer", "added_median_ns", "otel-gemini-unsampled",
+               "added_median_ns", 0.15))
+
+
+def summarize_floors(samples: dict[str, list[float]], info: dict[str, Any]) -> dict[str, Any]:
+    """Median µs of each floor over all rounds; the collection's replay per call is shown apart (it is in the mean)."""
+    if "error" in info and not samples:
+        return {"error": info["error"]}
+    if not samples:
+        return {}
+    out: dict[str, Any] = {part: statistics.median(samples[part]) for part, _ in FLOOR_PARTS}
+    out["sum_ns"] = sum(out[part] for part, _ in FLOOR_PARTS)
+    out["record_collect_ns"] = statistics.median(samples["collect_ns"])
+    out.update({k: v for k, v in info.items() if k != "error"})
+    return out
+
+
+def floors_text(floors: dict[str, Any], table: dict[str, Any], transports: list[str]) -> str:
+    if not floors:
+        return ""
+    if "error" in floors:
+        return f"\nfloors (google-genai 3.x, generate): n/a ({floors['error']})"
+    lines = ["", f"floors (google-genai 3.x, generate; measured in the otel-gemini worker between rounds, "
+                 f"median µs per call of {floors['iterations']} iterations per round):"]
+    for part, what in FLOOR_PARTS:
+        lines.append(f"  {part[:-3]:<8}{_fmt_us(floors[part]):>8}  {what}")
+    lines.append(f"  {'sum':<8}{_fmt_us(floors['sum_ns']):>8}  ({floors['span_attributes']} span attributes, "
+                 f"{floors['bills_per_call']} bill() call(s), {floors['charges']} charge(s) per call)")
+    lines.append(f"  (the recorder's queued histogram points replayed at collection add "
+                 f"{_fmt_us(floors['record_collect_ns'])} µs per call; that is in the mean, not the median)")
+    for transport in transports:
+        row = table.get(f"genai3/generate/{transport}", {}).get("otel-gemini", {})
+        if "added_median_ns" in row and floors["sum_ns"] > 0:
+            above = row["added_median_ns"] - floors["sum_ns"]
+            floors.setdefault("above_sum_ns", {})[transport] = above
+            lines.append(f"  {transport:<7}: otel-gemini added median is {_fmt_us(above)} µs above the floors' sum "
+                         f"({row['added_median_ns'] / floors['sum_ns']:.2f}x the sum)")
+    return "\n".join(lines)
+
+
+def evaluate_targets(table: dict[str, Any]) -> list[dict[str, Any]]:
+    """Issue 17's ratios, each from figures of this one run: ours over the fastest peer's on the same line."""
+    out: list[dict[str, Any]] = []
+    for key, rows in sorted(table.items()):
+        if key.split("/")[0] == "genai3":
+            for label, peer_field, ours, our_field, bound in TARGETS_3X:
+                peers = [(rows[p][peer_field], p) for p in PEERS if peer_field in rows.get(p, {})]
+                mine = rows.get(ours, {}).get(our_field)
+                reference = min(peers) if peers else None
+                entry = _target(key, label, mine, reference, bound)
+                out.append(_flag_noise(entry, rows, (ours, reference[1] if reference else None)))
+        else:
+            official = rows.get("official", {}).get("added_median_ns")
+            entry = _target(key, "added median vs official", rows.get("otel-gemini", {}).get("added_median_ns"),
+                            (official, "official") if official is not None else None, 0.35)
+            out.append(_flag_noise(entry, rows, ("otel-gemini", "official")))
+    return out
+
+
+def _flag_noise(entry: dict[str, Any], rows: dict[str, Any], modes: tuple[str, str | None]) -> dict[str, Any]:
+    """A verdict whose inputs' round range spans zero is within the round-to-round noise: say so beside it."""
+    if entry["verdict"] not in ("PASS", "MISS"):
+        return entry
+    for mode in modes:
+        row = rows.get(mode or "", {})
+        low, high = row.get("added_range_ns", (1, 1))
+        if len(row.get("round_medians_ns", ())) < 2:
+            entry["verdict"] += " (one round: no range to judge the noise by)"
+            break
+        if low <= 0 <= high:
+            entry["verdict"] += f" (noisy: {mode}'s range spans 0)"
+            break
+    return entry
+
+
+def _target(key: str, label: str, mine: float | None, reference: tuple[float, str] | None,
+            bound: float) -> dict[str, Any]:
+    entry: dict[str, Any] = {"line": key, "target": label, "bound": bound, "ours_ns": mine}
+    if mine is None or reference is None:
+        entry["verdict"] = "n/a"
+        return entry
+    entry.update(reference_ns=reference[0], reference=reference[1])
+    if reference[0] <= 0:
+        entry["verdict"] = "n/a (reference within noise)"
+        return entry
+    entry["ratio"] = mine / reference[0]
+    entry["verdict"] = "PASS" if entry["ratio"] <= bound else "MISS"
+    return entry
+
+
+def targets_text(targets: list[dict[str, Any]]) -> str:
+    lines = ["", "targets (issue 17; ours ÷ the fastest peer's figure on the same line, this run):"]
+    for t in targets:
+        ref = (f"{_fmt_us(t['ours_ns'], True)} ÷ {t['reference']} {_fmt_us(t['reference_ns'], True)} µs = "
+               f"{t['ratio']:.2f}" if "ratio" in t else "")
+        lines.append(f"  {t['line']:<24}{t['target']:<42}≤ {t['bound']:<5}{ref:<44}{t['verdict']}")
+    return "\n".join(lines)
+
+
 def warnings_for(table: dict[str, Any]) -> list[str]:
     """Things a reader should not miss: a peer that records nothing, or records less than one span per call."""
     out = []
@@ -736,6 +1041,8 @@ def main() -> None:
     parser.add_argument("--memory-calls", type=int, help="calls in the memory run (default 100000; quick 5000)")
     parser.add_argument("--import-runs", type=int, help="fresh interpreters per import timing (default 7; quick 3)")
     parser.add_argument("--only", help="comma-separated modes to run (default: all)")
+    parser.add_argument("--floor-iterations", type=int,
+                        help="iterations of each floor per round (default 3000; quick 1000)")
     parser.add_argument("--json", type=Path, help="write every figure here (default: a file under the temp dir)")
     parser.add_argument("--profile", metavar="MODE", help="instead of the benchmark, cProfile one mode")
     parser.add_argument("--profile-env", default="genai3", choices=[e.name for e in ENVS])
@@ -762,6 +1069,7 @@ def main() -> None:
     inproc_calls = args.inproc_calls or (200 if quick else 1000)
     memory_calls = args.memory_calls if args.memory_calls is not None else (5000 if quick else 100_000)
     import_runs = args.import_runs or (3 if quick else 7)
+    floor_iterations = args.floor_iterations or (1000 if quick else 3000)
     transports = ["http"] + ([] if args.no_inproc else ["inproc"])
     only = set(args.only.split(",")) if args.only else None
     started = time.perf_counter()
@@ -809,6 +1117,8 @@ def main() -> None:
         log(f"{len(workers)} workers ready: {', '.join(f'{e}/{m}' for e, m in workers)}")
 
         series: dict[tuple[str, str, str, str], Series] = {}
+        floor_samples: dict[str, list[float]] = {}
+        floor_info: dict[str, Any] = {}
         order = list(workers)
         for r in range(rounds):
             for transport in transports:
@@ -837,13 +1147,28 @@ def main() -> None:
                         s.metrics, s.span_names = reply["metrics"], reply["span_names"]
                         s.span_attributes = reply["span_attributes"]
                 log(f"round {r + 1}/{rounds} {transport} done")
+            floor_worker = workers.get(FLOOR_WORKER)
+            if floor_worker is not None and FLOOR_WORKER not in na:
+                try:
+                    reply = floor_worker.request(timeout=300, op="floors", iterations=floor_iterations)
+                    for part in ("span_ns", "record_ns", "bill_ns"):
+                        floor_samples.setdefault(part, []).extend(reply.pop(part))
+                    floor_samples.setdefault("collect_ns", []).append(reply.pop("collect_ns") / reply["iterations"])
+                    floor_info.update(reply)
+                except RuntimeError as failure:
+                    floor_info["error"] = str(failure)
+                    log(f"floors: n/a ({failure})")
         for worker in workers.values():
             worker.close()
         workers.clear()
 
         text, table = summarize(series, na, transports)
+        floors = summarize_floors(floor_samples, floor_info)
+        targets = evaluate_targets(table)
+        text += "\n" + floors_text(floors, table, transports) + "\n" + targets_text(targets)
         results: dict[str, Any] = {"rounds": rounds, "calls": calls, "inproc_calls": inproc_calls,
-                                   "model": MODEL, "workers": notes, "tables": table}
+                                   "model": MODEL, "workers": notes, "tables": table, "floors": floors,
+                                   "targets": targets}
 
         log("import time")
         imports: dict[str, Any] = {}
@@ -902,6 +1227,7 @@ def run_profile(args: argparse.Namespace, pythons: dict[str, Path | None], env: 
     python = pythons.get(args.profile_env)
     if python is None:
         raise SystemExit(f"{args.profile_env} venv is not available")
+    stages = run_stages(python, args, env, base_url, workdir)
     per_call = {}
     for mode in ("bare", args.profile):
         config = {"mode": mode, "base_url": base_url, "workdir": str(workdir)}
@@ -917,7 +1243,72 @@ def run_profile(args: argparse.Namespace, pythons: dict[str, Path | None], env: 
             print(reply["text"])
     print(f"profiled time per call ({args.profile_env}, {args.profile_kind}, {args.profile_transport}, "
           f"{args.profile_calls} calls; cProfile inflates everything): bare {per_call['bare']:.0f} µs, "
-          f"{args.profile} {per_call[args.profile]:.0f} µs, difference {per_call[args.profile] - per_call['bare']:.0f} µs")
+          f"{args.profile} {per_call[args.profile]:.0f} µs, "
+          f"difference {per_call[args.profile] - per_call['bare']:.0f} µs")
+    print(stages_text(stages, args.profile, f"{args.profile_env}, {args.profile_kind}, {args.profile_transport}, "
+                                            f"{args.profile_calls} calls"))
+
+
+def run_stages(python: Path, args: argparse.Namespace, env: dict[str, str], base_url: str,
+               workdir: Path) -> dict[str, dict[str, Any]]:
+    """The stage timings, alternating a bare worker and the profiled mode's in 10 chunks (paired like rounds)."""
+    workers = {}
+    try:
+        for mode in ("bare", args.profile):
+            config = {"mode": mode, "base_url": base_url, "workdir": str(workdir)}
+            workers[mode] = WorkerProcess(python, mode, args.profile_env, config, env,
+                                          workdir / f"stages-{mode}.log")
+        for worker in workers.values():
+            worker.receive(timeout=180)
+        totals: dict[str, dict[str, Any]] = {}
+        chunk = max(100, args.profile_calls // 10 // 100 * 100)
+        for i in range(10):
+            for mode, worker in workers.items():
+                reply = worker.request(timeout=600, op="stages", kind=args.profile_kind,
+                                       transport=args.profile_transport, calls=chunk, warmup=200 if i == 0 else 20)
+                total = totals.setdefault(mode, {"plain_ns": 0, "timed_ns": 0, "collect_ns": 0, "calls": 0,
+                                                 "spent": {}, "timer_ns": []})
+                for key in ("plain_ns", "timed_ns", "collect_ns", "calls"):
+                    total[key] += reply[key]
+                total["timer_ns"].append(reply["timer_ns"])
+                for name, (ns, n) in reply["spent"].items():
+                    cell = total["spent"].setdefault(name, [0, 0])
+                    cell[0] += ns
+                    cell[1] += n
+    finally:
+        for worker in workers.values():
+            worker.close()
+    out = {}
+    for mode, total in totals.items():
+        calls, timer_ns = total["calls"], statistics.median(total["timer_ns"])
+        per_call = {name: (ns - n * timer_ns) / calls for name, (ns, n) in total["spent"].items()}
+        counts = {name: n / calls for name, (_ns, n) in total["spent"].items()}
+        for parent, children in STAGE_PARENTS.items():  # exclusive time of a parent stage
+            if parent in per_call:
+                per_call[parent] -= sum(per_call.get(c, 0.0) + counts.get(c, 0.0) * timer_ns for c in children)
+        out[mode] = {"call_ns": total["plain_ns"] / calls, "timed_call_ns": total["timed_ns"] / calls,
+                     "collect_ns": total["collect_ns"] / (2 * calls), "stages": per_call, "counts": counts,
+                     "timer_ns": timer_ns}
+    return out
+
+
+def stages_text(stages: dict[str, dict[str, Any]], mode: str, what: str) -> str:
+    """The in-situ stage table: mean µs per call by stage; 'rest' is the added mean minus the timed stages."""
+    ours, bare = stages[mode], stages["bare"]
+    added = ours["call_ns"] - bare["call_ns"]
+    lines = ["", f"where {mode}'s µs go, in situ, without a profiler ({what}; means per call):",
+             f"  bare call {_fmt_us(bare['call_ns'])} µs, {mode} {_fmt_us(ours['call_ns'])} µs: "
+             f"added {_fmt_us(added)} µs (timers on: {_fmt_us(ours.get('timed_call_ns'))} µs; "
+             f"timer cost {ours.get('timer_ns', 0):.0f} ns each, removed)"]
+    timed = 0.0
+    for name, ns in ours["stages"].items():
+        timed += ns
+        lines.append(f"  {name:<46}{_fmt_us(ns):>8}  ({ours['counts'][name]:.0f}x per call)")
+    lines.append(f"  {'rest (not timed: see benchmarks/README.md)':<46}{_fmt_us(added - timed):>8}")
+    lines.append(f"  {'added per call (the sum)':<46}{_fmt_us(added):>8}")
+    lines.append(f"  {'+ metric collection per call (histogram replay)':<46}"
+                 f"{_fmt_us(ours['collect_ns'] - bare['collect_ns']):>8}")
+    return "\n".join(lines)
 
 
 def report(results: dict[str, Any], text: str, imports: dict[str, Any], memory: dict[str, Any],
