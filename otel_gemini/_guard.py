@@ -17,7 +17,7 @@ import threading
 import time
 import traceback
 from collections import OrderedDict
-from typing import Callable
+from collections.abc import Callable
 
 logger = logging.getLogger("otel_gemini")
 
@@ -42,12 +42,12 @@ class _Family:
 
     def __init__(self) -> None:
         self.named = 0
-        self.recent: "OrderedDict[str, None]" = OrderedDict()
+        self.recent: OrderedDict[str, None] = OrderedDict()
         self.unnamed = 0
         self.last_summary = time.monotonic()
 
 
-_families: "OrderedDict[str, _Family]" = OrderedDict()
+_families: OrderedDict[str, _Family] = OrderedDict()
 
 
 def set_error_counter(counter: Callable[[str], None] | None) -> None:

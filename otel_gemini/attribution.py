@@ -15,9 +15,10 @@ from __future__ import annotations
 import functools
 import inspect
 import re
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar, Token
 from types import MappingProxyType, TracebackType
-from typing import Any, Callable, Mapping, TypeVar
+from typing import Any, TypeVar
 
 from otel_gemini import semconv
 
@@ -43,7 +44,7 @@ class attributes:  # noqa: N801 - used like a function: ``with otel_gemini.attri
         self._values = {key: str(value)[:MAX_VALUE_LENGTH] for key, value in values.items() if value is not None}
         self._tokens: list[Token[Mapping[str, str]]] = []
 
-    def __enter__(self) -> "attributes":
+    def __enter__(self) -> attributes:
         merged = {**_current.get(), **self._values}
         self._tokens.append(_current.set(MappingProxyType(merged)))
         return self

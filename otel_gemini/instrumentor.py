@@ -9,25 +9,38 @@ from __future__ import annotations
 import calendar
 import time
 import weakref
+from collections.abc import Collection
 from dataclasses import replace
-from typing import Any, Collection
+from typing import Any
 
 from opentelemetry import metrics, trace
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 from opentelemetry.instrumentation.utils import unwrap
 
 from otel_gemini import _guard, semconv
-from otel_gemini.settings import account
-from otel_gemini.settings.config import Settings, load_settings
 from otel_gemini.exporters import multiprocess, otlp, prometheus
 from otel_gemini.exporters.otel_metrics import OTelMetricsBridge
 from otel_gemini.instrumentation import (
-    _operation, attempts, batches, caches, embeddings, files, interactions, legacy, live, media, models, tokens, tuning,
+    _operation,
+    attempts,
+    batches,
+    caches,
+    embeddings,
+    files,
+    interactions,
+    legacy,
+    live,
+    media,
+    models,
+    tokens,
+    tuning,
 )
 from otel_gemini.instrumentation._telemetry import Telemetry
 from otel_gemini.package import _instruments
 from otel_gemini.pricing import cache
 from otel_gemini.recording import Recorder
+from otel_gemini.settings import account
+from otel_gemini.settings.config import Settings, load_settings
 from otel_gemini.version import __version__
 
 STALE_AFTER_DAYS = 60
@@ -39,7 +52,7 @@ _SURFACES = (
 
 # One bridge per MeterProvider for the life of the process: OTel instruments cannot be unregistered, so a
 # re-instrument re-points the existing bridge at the new recorder instead of registering a second set.
-_bridges: "weakref.WeakKeyDictionary[Any, OTelMetricsBridge]" = weakref.WeakKeyDictionary()
+_bridges: weakref.WeakKeyDictionary[Any, OTelMetricsBridge] = weakref.WeakKeyDictionary()
 _collector: prometheus.GeminiCollector | None = None
 
 

@@ -8,7 +8,7 @@ auto-instrumentation loader reads the ``instruments-any`` extra in pyproject.tom
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from packaging.requirements import Requirement
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 import threading
 import time
 from bisect import bisect_left
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
-from typing import Callable, Iterable, Mapping
 
 from otel_gemini import semconv
 from otel_gemini.pricing import pacific

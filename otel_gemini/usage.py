@@ -16,8 +16,9 @@ agents, ``otel-gemini price --usage``), snake_case dicts, and the SDK's pydantic
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 MODALITIES = ("text", "image", "audio", "video", "document")
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import socket
-from contextlib import contextmanager
 import subprocess
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 from tests.conftest import require_tool
 

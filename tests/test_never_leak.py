@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import logging
 
+from conftest import API_KEY
 from prometheus_client import REGISTRY, generate_latest
 
-from conftest import API_KEY
 from otel_gemini.testing import Reply, error, quota_exceeded, response, stream, usage
 
 MODEL = "gemini-2.5-flash"

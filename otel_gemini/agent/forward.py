@@ -18,7 +18,8 @@ import queue
 import threading
 import urllib.error
 import urllib.request
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 from prometheus_client.core import CounterMetricFamily, Metric

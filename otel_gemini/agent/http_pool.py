@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import socket
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 
 BACKLOG = 1024
 """Connections the kernel queues before the agent accepts them (Linux caps it at net.core.somaxconn)."""

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, Metric
@@ -20,7 +21,6 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
 
 from otel_gemini import _guard, semconv
-from otel_gemini.settings import account
 from otel_gemini.agent.forward import ForwardCollector, Forwarder, MetricPusher, Tee
 from otel_gemini.agent.http_pool import (
     DEFAULT_IDLE_TIMEOUT_S,
@@ -30,10 +30,11 @@ from otel_gemini.agent.http_pool import (
 )
 from otel_gemini.agent.pipeline import ESTIMATE_LABEL, OUTCOMES, AgentStats, Pipeline
 from otel_gemini.agent.receiver import DEFAULT_MAX_REQUEST_BYTES, Gate, grpc_server, http_server
-from otel_gemini.settings.config import Settings
 from otel_gemini.exporters.prometheus import GeminiCollector
 from otel_gemini.pricing import cache
 from otel_gemini.pricing.watch import TableWatcher
+from otel_gemini.settings import account
+from otel_gemini.settings.config import Settings
 
 REFUSAL_REASONS = ("undecodable", "sampling_probability", "error")
 

@@ -14,19 +14,47 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 from otel_gemini import semconv
 from otel_gemini.agent import dialect_names
 from otel_gemini.agent.dialect_names import (  # noqa: F401 - the dialect and gap names are public here too
-    OTEL_SEMCONV, OTEL_SEMCONV_LEGACY, OPENLLMETRY, OPENINFERENCE, OPENLIT, OTEL_GEMINI, GAP_NO_THINKING_SPLIT,
-    GAP_REASONING_FROM_TOTAL, GAP_NO_MODALITY_SPLIT, GAP_PLATFORM_ASSUMED, MAX_TOKENS, MAX_TEXT, HEX_TH,
-    DEVELOPER, VERTEX, GOOGLE, PROVIDER_KEYS, MODEL_REQUEST_KEYS, MODEL_RESPONSE_KEYS, URL_KEYS,
-    INPUT_KEYS, OUTPUT_KEYS, TOTAL_KEYS, CACHE_KEYS, REASONING_KEYS, MODALITY_KEY_INDEX, DETAIL_FIELDS,
-    NOT_INFERENCE_OPS, OPENINFERENCE_KINDS, TRACELOOP_WRAPPERS, TIERS, TIER_KEYS,
+    CACHE_KEYS,
+    DETAIL_FIELDS,
+    DEVELOPER,
+    GAP_NO_MODALITY_SPLIT,
+    GAP_NO_THINKING_SPLIT,
+    GAP_PLATFORM_ASSUMED,
+    GAP_REASONING_FROM_TOTAL,
+    GOOGLE,
+    HEX_TH,
+    INPUT_KEYS,
+    MAX_TEXT,
+    MAX_TOKENS,
+    MODALITY_KEY_INDEX,
+    MODEL_REQUEST_KEYS,
+    MODEL_RESPONSE_KEYS,
+    NOT_INFERENCE_OPS,
+    OPENINFERENCE,
+    OPENINFERENCE_KINDS,
+    OPENLIT,
+    OPENLLMETRY,
+    OTEL_GEMINI,
+    OTEL_SEMCONV,
+    OTEL_SEMCONV_LEGACY,
+    OUTPUT_KEYS,
+    PROVIDER_KEYS,
+    REASONING_KEYS,
+    TIER_KEYS,
+    TIERS,
+    TOTAL_KEYS,
+    TRACELOOP_WRAPPERS,
+    URL_KEYS,
+    VERTEX,
 )
 
 

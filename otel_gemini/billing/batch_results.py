@@ -21,9 +21,10 @@ sends them (Developer API operations ``{name, metadata: {...}}`` and Vertex ``ba
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Mapping
+from typing import Any
 
 from otel_gemini import semconv
 from otel_gemini.billing.once import OncePerKey

@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
-from typing import Callable
 
 from otel_gemini import _guard, semconv
 from otel_gemini.pricing import pacific

@@ -13,7 +13,8 @@ decided by ``extract_usage`` from ``total_tokens``, as for generateContent.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from otel_gemini.billing.once import OncePerKey
 from otel_gemini.usage import Usage, extract_usage

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import Hashable
+from collections.abc import Hashable
 
 
 class OncePerKey:
     def __init__(self, limit: int = 10_000) -> None:
         self.limit = limit
-        self._keys: "OrderedDict[Hashable, None]" = OrderedDict()
+        self._keys: OrderedDict[Hashable, None] = OrderedDict()
         self._lock = threading.Lock()
 
     def claim(self, key: Hashable) -> bool:

@@ -20,8 +20,9 @@ more precisely); when they disagree the structured field wins, because free text
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from otel_gemini.semconv import RPC_STATUSES
 

@@ -10,9 +10,10 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable, Sequence
 from datetime import date
 from decimal import Decimal
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from otel_gemini.pricing import cache, compare, compare_report, engine, pacific, peers
 from otel_gemini.pricing import table as price_table
@@ -86,9 +87,9 @@ def cmd_prices(args: argparse.Namespace) -> int:
 
 def cmd_prices_update(args: argparse.Namespace) -> int:
     """Install a newer table into the cache directory; running processes pick it up (docs/configuration.md)."""
+    from otel_gemini.pricing import updates
     from otel_gemini.settings import account
     from otel_gemini.settings.config import ConfigError, load_settings
-    from otel_gemini.pricing import updates
 
     try:
         settings = load_settings({"prices_cache_dir": args.cache_dir, "prices_url": args.url})

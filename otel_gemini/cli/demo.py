@@ -17,8 +17,8 @@ from typing import Any
 
 import otel_gemini
 from otel_gemini import semconv
-from otel_gemini.settings.config import _ENV as SETTING_VARIABLES
 from otel_gemini.cli.demo_surfaces import DEMO_OPTIONS, run_surfaces
+from otel_gemini.settings.config import _ENV as SETTING_VARIABLES
 from otel_gemini.testing import FakeGemini, Reply, error, quota_exceeded, response, stream, usage
 
 DEMO_KEY = "demo-key-not-a-real-key"

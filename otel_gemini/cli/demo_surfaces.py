@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import io
 import warnings
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from otel_gemini.testing import FakeGemini, Reply, response, usage, vertex_client_kwargs
 

@@ -29,9 +29,10 @@ import os
 import re
 import threading
 import time
+from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any, Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import Metric

@@ -11,7 +11,8 @@ therefore paid off the user's call path; it is still CPU, which benchmarks/overh
 from __future__ import annotations
 
 import threading
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from opentelemetry.context import Context
 from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation

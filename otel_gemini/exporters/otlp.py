@@ -7,7 +7,8 @@ does nothing: otel-gemini never installs a second pipeline beside the app's.
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from opentelemetry import metrics, trace
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
@@ -12,7 +13,6 @@ from prometheus_client.registry import Collector
 
 from otel_gemini import _guard, semconv
 from otel_gemini.recording import Recorder
-
 
 _PROJECT = semconv.prometheus_label(semconv.PROJECT)
 

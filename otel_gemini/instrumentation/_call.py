@@ -24,7 +24,7 @@ from otel_gemini.pricing.bill import Bill, Facts, bill, status_of
 from otel_gemini.recording import CallRecord, Charge
 from otel_gemini.usage import Usage, extract_usage
 
-current_call: ContextVar["CallState | None"] = ContextVar("otel_gemini_current_call", default=None)
+current_call: ContextVar[CallState | None] = ContextVar("otel_gemini_current_call", default=None)
 
 _TIER_HEADER = "x-gemini-service-tier"
 
@@ -87,7 +87,7 @@ class Hop:
                     self.search_queries = max(self.search_queries, queries or 1)
 
 
-def body_tier(state: "CallState", _method: str, _path: str, body: dict[str, Any]) -> None:
+def body_tier(state: CallState, _method: str, _path: str, body: dict[str, Any]) -> None:
     """``usageMetadata.serviceTier`` of a raw generateContent body, onto the hop in flight (docs/metrics.md: the
     tier as served is the header's, else this field's); the SDK's parsed response does not keep it."""
     usage = body.get("usageMetadata")

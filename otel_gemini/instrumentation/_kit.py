@@ -12,7 +12,8 @@ a sync and an async stream need no code of their own either.
 from __future__ import annotations
 
 import importlib
-from typing import Any, Callable, NamedTuple, Protocol
+from collections.abc import Callable
+from typing import Any, NamedTuple, Protocol
 
 from wrapt import wrap_function_wrapper
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 import functools
 import json
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 from opentelemetry import context, trace
@@ -24,7 +25,7 @@ from otel_gemini.instrumentation._call import CallState, Endpoint, current_call
 from otel_gemini.instrumentation._telemetry import Telemetry
 from otel_gemini.pricing import engine
 
-_endpoints: "weakref.WeakKeyDictionary[Any, Endpoint]" = weakref.WeakKeyDictionary()
+_endpoints: weakref.WeakKeyDictionary[Any, Endpoint] = weakref.WeakKeyDictionary()
 
 
 def endpoint_of(api_client: Any) -> Endpoint:

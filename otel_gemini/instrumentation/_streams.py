@@ -8,7 +8,8 @@ sends its HTTP requests lazily, from inside the iteration.
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
 
 import wrapt
 
@@ -61,7 +62,7 @@ class _StreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]
 
 
 class SyncStreamProxy(_StreamProxy):
-    def __iter__(self) -> "SyncStreamProxy":
+    def __iter__(self) -> SyncStreamProxy:
         return self
 
     def __next__(self) -> Any:
@@ -75,7 +76,7 @@ class SyncStreamProxy(_StreamProxy):
         _abandon(self._self_state)
         return self.__wrapped__.close()
 
-    def __enter__(self) -> "SyncStreamProxy":
+    def __enter__(self) -> SyncStreamProxy:
         """A stream that is also a context manager (the Interactions ``Stream``) must hand back the proxy."""
         self.__wrapped__.__enter__()
         return self
@@ -86,7 +87,7 @@ class SyncStreamProxy(_StreamProxy):
 
 
 class AsyncStreamProxy(_StreamProxy):
-    def __aiter__(self) -> "AsyncStreamProxy":
+    def __aiter__(self) -> AsyncStreamProxy:
         return self
 
     async def __anext__(self) -> Any:
@@ -105,7 +106,7 @@ class AsyncStreamProxy(_StreamProxy):
         _abandon(self._self_state)
         return await self.__wrapped__.close()
 
-    async def __aenter__(self) -> "AsyncStreamProxy":
+    async def __aenter__(self) -> AsyncStreamProxy:
         await self.__wrapped__.__aenter__()
         return self
 

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 from opentelemetry.trace import Tracer
 
-from otel_gemini.settings.config import Settings
 from otel_gemini.pricing.pricer import Pricer
 from otel_gemini.recording import Recorder
+from otel_gemini.settings.config import Settings
 
 
 @dataclass(frozen=True)

@@ -60,7 +60,7 @@ class JobTracker:
     def __init__(self, recorder: Recorder, limit: int = 10_000) -> None:
         self.recorder = recorder
         self.limit = limit
-        self._jobs: "OrderedDict[str, _Tracked]" = OrderedDict()
+        self._jobs: OrderedDict[str, _Tracked] = OrderedDict()
         self._lock = threading.Lock()
 
     def model_of(self, name: Any) -> str | None:

@@ -21,7 +21,8 @@ instrumentation package (``opentelemetry.*``, ``openinference.*``, ``openlit.*``
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan

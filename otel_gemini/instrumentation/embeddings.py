@@ -13,7 +13,8 @@ would be traffic they did not ask for.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from otel_gemini import semconv
 from otel_gemini.instrumentation._call import CallState

@@ -28,12 +28,12 @@ from contextvars import ContextVar
 from typing import Any
 
 from otel_gemini import _guard, semconv
+from otel_gemini.billing.interaction_usage import BilledIds, grounding_units, interaction_usage
+from otel_gemini.billing.interaction_usage import get as _get
 from otel_gemini.instrumentation import _kit, _operation
 from otel_gemini.instrumentation._call import CallState
 from otel_gemini.instrumentation._operation import Active, Operation
 from otel_gemini.instrumentation._telemetry import Telemetry
-from otel_gemini.billing.interaction_usage import BilledIds, grounding_units, interaction_usage
-from otel_gemini.billing.interaction_usage import get as _get
 from otel_gemini.pricing import engine
 from otel_gemini.recording import Charge
 
@@ -159,7 +159,7 @@ class _Call:
 # -- wrapping --------------------------------------------------------------------------------------------------
 
 _current: ContextVar[_Call | None] = ContextVar("otel_gemini_interaction", default=None)
-_views: "weakref.WeakKeyDictionary[Any, Any]" = weakref.WeakKeyDictionary()
+_views: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
 
 class _ClientView:

@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import functools
 import importlib
+from collections.abc import Callable
 from contextvars import ContextVar, Token
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 from otel_gemini import _guard, semconv

@@ -23,7 +23,8 @@ Two SDK points are wrapped, the same on the 2.x and 3.x lines:
 from __future__ import annotations
 
 import weakref
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 import wrapt
@@ -51,7 +52,7 @@ class _Live:
         self.turns = 0
 
 
-_sessions: "weakref.WeakKeyDictionary[Any, _Live]" = weakref.WeakKeyDictionary()
+_sessions: weakref.WeakKeyDictionary[Any, _Live] = weakref.WeakKeyDictionary()
 """The SDK's AsyncSession -> its call; weak, so a session dropped by the caller takes nothing with it."""
 
 

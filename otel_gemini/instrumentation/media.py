@@ -30,7 +30,8 @@ from __future__ import annotations
 import re
 import threading
 from collections import OrderedDict
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from otel_gemini import _guard, semconv
 from otel_gemini.instrumentation import _operation

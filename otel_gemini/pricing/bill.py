@@ -126,7 +126,7 @@ def scaled(cost: Cost, factor: Decimal) -> Cost:
 
 
 def billed_model(
-    pricer: "Pricer", request_model: str | None, served_model: str | None,
+    pricer: Pricer, request_model: str | None, served_model: str | None,
 ) -> tuple[str | None, str | None, bool]:
     """(model name priced, table id, tuned): the served model unless unknown; a requested tuned model stays tuned."""
     request_id, request_tuned = pricer.resolve(request_model)
@@ -148,7 +148,7 @@ def _version_of(served_model: str, request_id: str) -> bool:
     return name.startswith(request_id + "-")
 
 
-def bill(pricer: "Pricer", facts: Facts) -> Bill:
+def bill(pricer: Pricer, facts: Facts) -> Bill:
     """Price one billed HTTP response: status first (failed, unmetered, unknown model), then tokens, then fees."""
     usage = facts.usage
     tier = engine.normalize_tier(facts.service_tier or (usage.service_tier if usage else None))
@@ -178,7 +178,7 @@ def bill(pricer: "Pricer", facts: Facts) -> Bill:
 
 
 def _grounding(
-    pricer: "Pricer", card: RateCard | None, model_id: str | None, tool: str, queries: int, at: float,
+    pricer: Pricer, card: RateCard | None, model_id: str | None, tool: str, queries: int, at: float,
     factor: Decimal,
 ) -> Charge | None:
     """A grounding fee in the unit the rate card names: per grounded prompt (one) or per executed search query.

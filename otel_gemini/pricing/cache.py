@@ -15,10 +15,11 @@ import os
 import re
 import tempfile
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from otel_gemini import _guard
 from otel_gemini.pricing import table as price_table

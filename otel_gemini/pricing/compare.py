@@ -10,9 +10,10 @@ Both work on one flat view of a model's rates at an instant, :func:`rate_map`, r
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from datetime import date
 from decimal import Decimal
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from otel_gemini.pricing import engine, pacific, peers
 from otel_gemini.pricing.schema import SERVICE_TIERS

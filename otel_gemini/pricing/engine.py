@@ -18,9 +18,10 @@ one response is decided once, in :mod:`otel_gemini.pricing.bill`, for every door
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Mapping, NamedTuple
+from typing import NamedTuple
 
 from otel_gemini.pricing.table import RateCard, Rates
 from otel_gemini.usage import Usage

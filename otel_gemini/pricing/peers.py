@@ -16,11 +16,12 @@ from __future__ import annotations
 import functools
 import json
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Context, Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 SIGNIFICANT_DIGITS = 6
 _ROUND = Context(prec=SIGNIFICANT_DIGITS)

@@ -9,8 +9,8 @@ knowledge of the SDK or of OpenTelemetry (model ids, usage and instants in, :cla
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import Mapping
 
 from otel_gemini import _guard
 from otel_gemini.pricing import engine, pacific

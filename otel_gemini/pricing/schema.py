@@ -8,9 +8,10 @@ messages name the exact path (``models.gemini-2.5-pro.periods[0].standard.input`
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal, InvalidOperation
-from typing import Any, Mapping
+from typing import Any
 
 SCHEMA_VERSION = 1
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from otel_gemini.pricing import pacific
 from otel_gemini.pricing.schema import PriceTableError, validate
@@ -35,7 +36,7 @@ class Rates:
         return self.by_modality.get(modality, self.default)
 
     @classmethod
-    def parse(cls, raw: Any, scale: Decimal = Decimal(1)) -> "Rates":
+    def parse(cls, raw: Any, scale: Decimal = Decimal(1)) -> Rates:
         if isinstance(raw, str):
             return cls(Decimal(raw) * scale / _MILLION, {})
         default = Decimal(raw["default"]) * scale / _MILLION

@@ -13,14 +13,14 @@ from __future__ import annotations
 import os
 import threading
 import weakref
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from otel_gemini import _guard
 from otel_gemini.pricing import cache
 
 _Signature = tuple[tuple[str, int, int], ...]
-_running: "weakref.WeakSet[TableWatcher]" = weakref.WeakSet()
+_running: weakref.WeakSet[TableWatcher] = weakref.WeakSet()
 
 
 def _stat(path: Path) -> tuple[str, int, int] | None:
@@ -87,7 +87,7 @@ class TableWatcher:
             except Exception as failure:  # never let the thread die: the next look may succeed
                 _guard.report("price_reload", failure)
 
-    def start(self) -> "TableWatcher":
+    def start(self) -> TableWatcher:
         if self.interval_s > 0 and (self._thread is None or not self._thread.is_alive()):
             self._stop.clear()
             self._thread = threading.Thread(target=self._run, name="otel-gemini-price-reload", daemon=True)

@@ -7,12 +7,12 @@ from __future__ import annotations
 import calendar
 
 from otel_gemini import semconv
-from otel_gemini.settings import limits
-from otel_gemini.settings.config import Settings, parse_billing_tier, parse_metric_labels
 from otel_gemini.pricing import cache
 from otel_gemini.pricing.pricer import Pricer
 from otel_gemini.pricing.watch import TableWatcher
 from otel_gemini.recording import Recorder
+from otel_gemini.settings import limits
+from otel_gemini.settings.config import Settings, parse_billing_tier, parse_metric_labels
 
 
 def set_limits(recorder: Recorder, settings: Settings) -> None:

@@ -8,18 +8,19 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any, Mapping
+from typing import Any
 
 from otel_gemini import attribution, semconv
-from otel_gemini.settings import limits
 from otel_gemini.pricing.specs import (  # noqa: F401 - re-exported: config is where settings are parsed
     BILLING_TIERS,
     parse_billing_tier,
     parse_grounding_allowance,
     parse_tuned_models,
 )
+from otel_gemini.settings import limits
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,9 @@ no rate-limit headers, so RPM/TPM/RPD must be declared: ``OTEL_GEMINI_LIMITS`` o
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Mapping
 from decimal import Decimal, InvalidOperation
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 # (unit, window) of each declarable limit.
 KINDS = {"rpm": ("requests", "minute"), "tpm": ("input_tokens", "minute"), "rpd": ("requests", "day")}

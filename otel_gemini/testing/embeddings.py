@@ -16,8 +16,8 @@ import itertools
 import threading
 from typing import Any
 
-from otel_gemini.testing.fake_gemini import FakeGemini, Recorded, Reply
 from otel_gemini.testing.bodies import error
+from otel_gemini.testing.fake_gemini import FakeGemini, Recorded, Reply
 
 IMAGE_TOKENS = 258
 """What the fake reports per inline image, like Gemini's fixed per-image count."""

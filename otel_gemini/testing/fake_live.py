@@ -245,7 +245,7 @@ class FakeLive:
         except ConnectionClosed:
             return
 
-    def start(self) -> "FakeLive":
+    def start(self) -> FakeLive:
         from websockets.sync.server import serve
 
         self._dir = tempfile.mkdtemp(prefix="otel-gemini-fake-live-")
@@ -270,7 +270,7 @@ class FakeLive:
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None
 
-    def __enter__(self) -> "FakeLive":
+    def __enter__(self) -> FakeLive:
         return self.start()
 
     def __exit__(

@@ -9,7 +9,8 @@ violation 2026 form these generalise.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from otel_gemini.testing.bodies import error
 

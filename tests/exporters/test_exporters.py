@@ -5,10 +5,9 @@ from __future__ import annotations
 import socket
 import urllib.request
 
-from prometheus_client.parser import text_string_to_metric_families
-
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.trace import TracerProvider
+from prometheus_client.parser import text_string_to_metric_families
 
 import otel_gemini
 from otel_gemini.testing import Reply, response, usage

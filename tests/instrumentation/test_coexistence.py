@@ -10,8 +10,9 @@ Cost: gemini-2.5-flash, 1,000 × $0.30/1M + 200 × $2.50/1M = $0.0003 + $0.0005 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterator
 from decimal import Decimal
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from opentelemetry.sdk.metrics import MeterProvider

@@ -8,7 +8,8 @@ is gemini-2.5-flash at $0.30 / $2.50 per 1M (input / output): 1,000 × 0.30/1M +
 from __future__ import annotations
 
 import json
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from google.genai import types

@@ -6,8 +6,9 @@ gemini-embedding-001 $0.15. Vertex after 2026-07-01 at a non-global location (us
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from decimal import Decimal
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from google import genai

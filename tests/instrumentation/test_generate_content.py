@@ -81,10 +81,11 @@ def test_otel_metrics_reach_the_meter_provider(fake, client, telemetry) -> None:
 
 def test_metrics_count_calls_whose_span_is_not_sampled(fake, client) -> None:
     """A team sampling 1% of traces still sees 100% of its spend."""
-    import otel_gemini
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+
+    import otel_gemini
 
     otel_gemini.uninstrument()
     otel_gemini.instrument(tracer_provider=TracerProvider(sampler=ALWAYS_OFF), meter_provider=MeterProvider())

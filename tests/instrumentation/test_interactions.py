@@ -13,11 +13,11 @@ import pytest
 
 pytest.importorskip("google.genai._gaos.google_genai", reason="this google-genai has no Interactions API")
 
-from tests.conftest import API_KEY  # noqa: E402
 from otel_gemini.instrumentation import interactions  # noqa: E402
 from otel_gemini.testing import Reply  # noqa: E402
 from otel_gemini.testing import interactions as bodies  # noqa: E402
 from otel_gemini.testing.interactions import CREATE_ROUTE, GET_ROUTE  # noqa: E402
+from tests.conftest import API_KEY  # noqa: E402
 
 MODEL = "gemini-3-flash-preview"
 CREATE = dict(gen_ai_operation_name="create_interaction", gen_ai_provider_name="gcp.gemini", gen_ai_request_model=MODEL)

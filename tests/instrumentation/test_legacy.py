@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import gc
 import warnings
+from collections.abc import Iterator
 from decimal import Decimal
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -20,9 +21,8 @@ from google.generativeai.types import generation_types  # noqa: E402
 from opentelemetry.instrumentation.utils import unwrap  # noqa: E402
 
 from otel_gemini.instrumentation import legacy  # noqa: E402
-from otel_gemini.testing import Reply, quota_exceeded, response, stream, usage  # noqa: E402
+from otel_gemini.testing import FakeGemini, Reply, fake_legacy, quota_exceeded, response, stream, usage  # noqa: E402  # noqa: E402
 from tests._fakes.fake_grpc import FakeGrpcGemini, GrpcReply  # noqa: E402
-from otel_gemini.testing import FakeGemini, fake_legacy  # noqa: E402
 
 pytestmark = [pytest.mark.filterwarnings("ignore::FutureWarning"),
               pytest.mark.filterwarnings("ignore:The argument `including_default_value_fields`:DeprecationWarning")]

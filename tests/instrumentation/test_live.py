@@ -11,17 +11,18 @@ contains turn 1's prompt and answer); every usage is priced as reported, never d
 from __future__ import annotations
 
 import ssl
+from collections.abc import Iterator
 from decimal import Decimal
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import wrapt
+from conftest import API_KEY
 from google import genai
 from google.genai import errors, types
 
 from otel_gemini import semconv
 from otel_gemini.testing.fake_live import FakeLive, live_turn, live_usage
-from conftest import API_KEY
 
 AUDIO_MODEL = "gemini-2.5-flash-native-audio-preview-12-2025"
 LIVE_31 = "gemini-3.1-flash-live-preview"

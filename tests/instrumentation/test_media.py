@@ -18,8 +18,7 @@ from google import genai
 from google.genai import errors, types
 
 from otel_gemini import semconv
-from otel_gemini.testing import Reply, error, vertex_client_kwargs
-from otel_gemini.testing import media
+from otel_gemini.testing import Reply, error, media, vertex_client_kwargs
 
 IMAGEN = "imagen-4.0-generate-001"
 VEO = "veo-3.1-generate-preview"

@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from otel_gemini import semconv
 from otel_gemini.exporters import prometheus
 from otel_gemini.pricing.engine import Cost, CostLine
-from otel_gemini.recording import Charge, CallRecord, Recorder
+from otel_gemini.recording import CallRecord, Charge, Recorder
 
 MODEL = "gemini-2.5-flash"
 

@@ -7,8 +7,9 @@ incl. thinking $2.50 per 1M tokens; Priority is 1.8 × Standard. A failed attemp
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from google import genai
@@ -17,7 +18,6 @@ from google.genai import errors, types
 from otel_gemini.billing import quota
 from otel_gemini.testing import Reply, response, stream, usage
 from tests._fakes import quota_bodies as qb
-
 from tests.conftest import API_KEY
 
 MODEL = "gemini-2.5-flash"

@@ -7,7 +7,8 @@ so every call is counted ``unbilled`` with no cost or token series: expected cos
 from __future__ import annotations
 
 import io
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from google import genai

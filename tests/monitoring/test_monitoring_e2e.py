@@ -32,15 +32,16 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from otel_gemini.agent.server import Agent, AgentOptions
 from tests._alertmanager import alertmanager, webhook
 from tests._prometheus import api, free_port, prometheus, series, wait
-from tests.conftest import require_tool
 from tests.agent.test_agent import _json_body  # one semconv GenAI span as another language's app exports it
+from tests.conftest import require_tool
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 DASHBOARDS = ROOT / "grafana" / "dashboards"

@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -36,8 +37,8 @@ from opentelemetry.trace import SpanKind
 import otel_gemini
 from otel_gemini import cli, semconv
 from otel_gemini.agent.server import Agent, AgentOptions
-from otel_gemini.settings.config import load_settings
 from otel_gemini.pricing import pacific
+from otel_gemini.settings.config import load_settings
 from otel_gemini.testing import FakeGemini, Reply, vertex_client_kwargs
 from otel_gemini.testing import batches as fake_batches
 from otel_gemini.testing.bodies import error

@@ -11,10 +11,11 @@ import calendar
 import json
 import threading
 import time
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from otel_gemini import semconv
 from otel_gemini.agent.server import Agent, AgentOptions

@@ -9,10 +9,11 @@ from __future__ import annotations
 import calendar
 import copy
 import json
+from collections.abc import Callable
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 

@@ -11,9 +11,10 @@ Requests are dated with ``at=`` instants built from Pacific days, so nothing her
 from __future__ import annotations
 
 import calendar
+from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
-from typing import Any, Mapping
+from typing import Any
 
 import pytest
 
