@@ -83,6 +83,11 @@ def _attach_bridge(recorder: Recorder, meter_provider: Any) -> OTelMetricsBridge
         return None
 
 
+def _served_by_otel_reader(registry: Any) -> bool:
+    """Whether any live bridge's MeterProvider has an OTel PrometheusMetricReader serving into ``registry``."""
+    return any(bridge.serves_into(registry) for bridge in list(_bridges.values()))
+
+
 class GeminiInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """Instruments google-genai (2.x and 3.x) with spans, metrics and exact cost."""
 
@@ -116,6 +121,7 @@ class GeminiInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         if _collector is None:
             _collector = prometheus.register(recorder)
         _collector.recorder = recorder
+        _collector.served_elsewhere = _served_by_otel_reader
         merged_view = multiprocess.setup(recorder)  # pre-fork servers: None unless a multiprocess dir is set
         self.prometheus_port: int | None = None
         if settings.prometheus_port is not None:

@@ -193,11 +193,11 @@ INTERNAL_ERRORS = MetricDef(
     "Failures inside otel-gemini, caught so the app's call was unharmed.", ("component",),
 )
 PRICE_TABLE_CHECKED = MetricDef(
-    "otel_gemini.price_table.checked", "s", "otel_gemini_price_table_checked_timestamp_seconds", "gauge",
+    "otel_gemini.price_table.checked_timestamp", "s", "otel_gemini_price_table_checked_timestamp_seconds", "gauge",
     "When the price table was last compared against Google's pricing pages (Unix time).", (),
 )
 PRICE_TABLE_INFO = MetricDef(
-    "otel_gemini.price_table.info", "1", "otel_gemini_price_table_info", "gauge",
+    "otel_gemini.price_table.info", "{info}", "otel_gemini_price_table_info", "gauge",
     "Always 1; its labels name the price table this process prices with now (checked_on, digest, origin), so "
     "replicas running different tables can be found.", ("checked_on", "digest", "origin"),
 )
@@ -272,12 +272,12 @@ COST_PACIFIC_MONTH = MetricDef(
     (PROVIDER, "gemini.pacific_month"),
 )
 PACIFIC_CALENDAR = MetricDef(
-    "gemini.pacific_calendar", "1", "gemini_pacific_calendar_info", "gauge",
+    "gemini.pacific_calendar.info", "{info}", "gemini_pacific_calendar_info", "gauge",
     "Always 1; its labels name today's Pacific day and month, to select the current window's series in PromQL.",
     ("gemini.pacific_day", "gemini.pacific_month"),
 )
 PACIFIC_MONTH_END = MetricDef(
-    "gemini.pacific_month.end", "s", "gemini_pacific_month_end_timestamp_seconds", "gauge",
+    "gemini.pacific_month.end_timestamp", "s", "gemini_pacific_month_end_timestamp_seconds", "gauge",
     "Unix time the current Pacific month ends: PromQL cannot do time zones, and a month-end spend projection needs it.",
     (),
 )
@@ -287,7 +287,7 @@ QUOTA_LIMIT = MetricDef(
     (REQUEST_MODEL, "gemini.quota.unit", "gemini.quota.window"),
 )
 SPEND_LIMIT = MetricDef(
-    "gemini.spend.limit", "{USD}", "gemini_spend_limit_usd", "gauge",
+    "gemini.spend.limit.usd", "{USD}", "gemini_spend_limit_usd", "gauge",
     "Spend limits: the billing tier's rolling 10-minute and monthly caps, and the project's own cap if declared.",
     ("gemini.spend.window", "gemini.spend.scope"),
 )

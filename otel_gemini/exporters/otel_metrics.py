@@ -36,6 +36,7 @@ class OTelMetricsBridge:
     def __init__(self, recorder: Recorder, meter_provider: MeterProvider, version: str) -> None:
         self.recorder: Recorder | None = None
         self._sdk = _is_sdk(meter_provider)
+        self._meter_provider = meter_provider
         meter = meter_provider.get_meter("otel_gemini", version, schema_url=None)
         self._drain_lock = threading.Lock()
         self._drain_wanted = threading.Event()
@@ -117,6 +118,20 @@ class OTelMetricsBridge:
         with self._drain_lock:
             for metric, key, value in recorder.take_pending():
                 self._histograms[metric].record(value, _attributes(recorder, metric, key, project), context=_EMPTY_CONTEXT)
+
+    def serves_into(self, registry: object) -> bool:
+        """True when an OTel ``PrometheusMetricReader`` on this bridge's MeterProvider exposes our instruments in
+        ``registry`` (it registers there, prometheus_client's default registry unless told otherwise): that page
+        then already has one copy of every series, with the names docs/metrics.md gives."""
+        if self.recorder is None or not self._sdk:
+            return False
+        readers = getattr(self._meter_provider, "_metric_readers", ())  # fixed when the SDK provider is built
+        registered = getattr(registry, "_collector_to_names", {})
+        return any(
+            type(reader).__module__.startswith("opentelemetry.exporter.prometheus")
+            and getattr(reader, "_registry", None) is registry and getattr(reader, "_collector", None) in registered
+            for reader in readers
+        )
 
     def detach(self) -> None:
         """Stop queueing: the instruments stay registered (the OTel API cannot remove them) but report nothing new."""

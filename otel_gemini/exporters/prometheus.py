@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
@@ -51,10 +51,25 @@ def family(metric: semconv.MetricDef, labels: Sequence[str], series: Iterable[tu
 class GeminiCollector(Collector):
     """Turns this process's recorder into metric families (see :func:`family`)."""
 
-    def __init__(self, recorder: Recorder) -> None:
+    def __init__(self, recorder: Recorder, registry: CollectorRegistry | None = None) -> None:
         self.recorder = recorder
+        self.registry = registry
+        self.served_elsewhere: Callable[[CollectorRegistry], bool] | None = None
+        """Set by the instrumentor: True when an OTel PrometheusMetricReader already exposes our metrics in the
+        registry this collector sits in (see :meth:`collect`)."""
 
     def collect(self) -> Iterator[Metric]:
+        check, registry = self.served_elsewhere, self.registry
+        if check is not None and registry is not None and check(registry):
+            # One copy of each series per page: the OTel Prometheus exporter already serves ours here (same names,
+            # same values); a second copy would double every sum() (docs/coexistence.md).
+            _guard.warn_once(
+                "duplicate-prometheus", "otel-gemini: an OpenTelemetry PrometheusMetricReader on the MeterProvider "
+                "otel-gemini reports to already serves otel-gemini's metrics in this Prometheus registry; "
+                "otel-gemini's own collector stays silent there so each series appears once (its exemplars are "
+                "then absent; docs/coexistence.md).",
+            )
+            return
         recorder = self.recorder
         recorder.before_read()
         project = (recorder.project,)
@@ -78,7 +93,7 @@ _servers_lock = threading.Lock()
 
 
 def register(recorder: Recorder, registry: CollectorRegistry = REGISTRY) -> GeminiCollector:
-    collector = GeminiCollector(recorder)
+    collector = GeminiCollector(recorder, registry)
     registry.register(collector)
     return collector
 

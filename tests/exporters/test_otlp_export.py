@@ -20,8 +20,10 @@ from pathlib import Path
 
 import pytest
 
+from otel_gemini import semconv
 from otel_gemini.testing import FakeGemini, Reply, response, stream, usage
 from otel_gemini.testing.bodies import quota_exceeded
+from tests._fakes.otlp_names import collector_prometheus_name
 from tests._fakes.otlp_receiver import MetricPoint, OTLPReceiver
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -133,6 +135,13 @@ def test_otlp_push_from_standard_variables(fake: FakeGemini, receiver: OTLPRecei
     undocumented = {name: unit_type for name, unit_type in received.items() if docs.get(name) != unit_type}
     assert not undocumented, f"received but not documented with this unit/type: {undocumented}"
     assert set(CORE) <= set(received), sorted(set(CORE) - set(received))
+    # --- and the Prometheus names a Collector (or Prometheus's OTLP receiver) makes of them: the documented ones,
+    # so recording rules and alerts fire on OTLP-fed Prometheus too (issue 16; tests/_fakes/otlp_names.py).
+    contract = {m.otel_name: m.prometheus_name for m in semconv.COUNTERS + semconv.HISTOGRAMS + semconv.GAUGES}
+    renamed = {name: collector_prometheus_name(name, unit, kind) for name, (unit, kind) in received.items()}
+    assert {n: p for n, p in renamed.items() if p != contract[n]} == {}
+    budget = (semconv.PACIFIC_CALENDAR, semconv.PACIFIC_MONTH_END, semconv.SPEND_LIMIT, semconv.PRICE_TABLE_CHECKED)
+    assert {m.otel_name for m in budget} <= set(received)
     assert all(p.attributes.get("gemini.project") == "default" for p in ours)
     assert all(p.resource["service.name"] == SERVICE for p in ours)
 
