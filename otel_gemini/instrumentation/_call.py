@@ -283,7 +283,10 @@ class CallState:
         )
         span = self.span
         if span.is_recording():
-            span.set_attributes(span_attributes(self.charges, status, response_model, result, ttfc, len(self.hops)))
+            span.set_attributes(span_attributes(
+                self.charges, status, response_model, result, ttfc, len(self.hops),
+                self.telemetry.settings.span_cost_attribute,
+            ))
             if abandoned:
                 span.set_attribute(semconv.STREAM_ABANDONED, True)
             if error is not None and self.owns_span:

@@ -39,6 +39,7 @@ def _reason(reason: Any) -> str:
 
 def span_attributes(
     charges: list[Charge], status: str, response_model: str, result: Any, ttfc: float | None, requests: int,
+    plain_cost: bool = False,
 ) -> dict[str, Any]:
     usages = [charge.usage for charge in charges if charge.usage is not None]
     costs = [charge.cost for charge in charges]
@@ -91,6 +92,8 @@ def span_attributes(
     if status != engine.UNPRICED and (priced or status in (engine.UNBILLED, engine.FREE)):
         total = sum((cost.total for cost in priced), Decimal(0))
         attributes[semconv.COST_AMOUNT] = float(total)
+        if plain_cost:
+            attributes[semconv.COST_PLAIN] = attributes[semconv.COST_AMOUNT]
         attributes[semconv.COST_CURRENCY] = "USD"
         attributes[semconv.COST_SOURCE] = semconv.COST_SOURCE_LOCAL
         attributes[semconv.COST_USD_EXACT] = format(total.normalize(), "f")

@@ -49,6 +49,8 @@ class Settings:
     label_value_limit: int = 100
     label_combination_limit: int = 1000
     attributes_from_baggage: bool = False
+    span_cost_attribute: bool = False
+    """Also put the call's dollars on spans as ``gen_ai.usage.cost`` (the name other LLM tools read)."""
 
 
 _ENV = {
@@ -71,6 +73,7 @@ _ENV = {
     "label_value_limit": "OTEL_GEMINI_LABEL_VALUE_LIMIT",
     "label_combination_limit": "OTEL_GEMINI_LABEL_COMBINATION_LIMIT",
     "attributes_from_baggage": "OTEL_GEMINI_ATTRIBUTES_FROM_BAGGAGE",
+    "span_cost_attribute": "OTEL_GEMINI_SPAN_COST_ATTRIBUTE",
     "capture_content": "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT",
     "content_max_length": "OTEL_GEMINI_CONTENT_MAX_LENGTH",
     "spans": "OTEL_GEMINI_SPANS",
@@ -88,7 +91,7 @@ def _convert(name: str, value: Any) -> Any:
             return str(value).strip().lower()
         if name == "capture_content":
             return str(value).strip().upper()
-        if name == "attributes_from_baggage":
+        if name in ("attributes_from_baggage", "span_cost_attribute"):
             if isinstance(value, bool):
                 return value
             if str(value).strip().lower() not in ("true", "false", "1", "0", "yes", "no"):
