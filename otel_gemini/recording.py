@@ -16,12 +16,17 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 from otel_gemini import semconv
 from otel_gemini.pricing import pacific
 from otel_gemini.pricing.bill import Charge  # noqa: F401 - re-exported: Charge lived here before pricing/bill.py
 
 OTHER = "_other"
+EXEMPLIFIED = (semconv.COST, semconv.TOKENS, semconv.DURATION)
+"""The series that keep the last sampled call's trace as an exemplar (docs/metrics.md "Exemplars")."""
+Exemplar = tuple[int, int, Decimal | int | float, float]
+"""(trace id, span id, the call's value, Unix time)."""
 
 
 @dataclass(slots=True)
@@ -47,6 +52,8 @@ class CallRecord:
     """(requested, served) service tier when the served one was lower."""
     attribution: Mapping[str, str] = field(default_factory=dict)
     """``otel_gemini.attributes(...)`` in force when the call started (allow-listed keys become labels)."""
+    trace: tuple[int, int] | None = None
+    """(trace id, span id) of the call's span when it was sampled: the exemplar of its cost, tokens and duration."""
 
 
 class Histogram:
@@ -138,11 +145,17 @@ class Recorder:
         """The ``gemini_project`` label the exporters put on every series (OTEL_GEMINI_PROJECT)."""
         self._day_ends = float("-inf")
         self._day = self._month = ""
-        self.pending_histograms: list[tuple[semconv.MetricDef, tuple[str, ...], float]] | None = None
-        """When an OTel SDK meter is attached, histogram observations wait here for its next collection."""
+        self.pending_histograms: list[tuple[semconv.MetricDef, tuple[str, ...], float, Any]] | None = None
+        """When an OTel SDK meter is attached, histogram observations wait here for its next collection, with the
+        call's (trace id, span id, time) when it was sampled (the OTel exemplar)."""
         self.on_pending_full: Callable[[], None] | None = None
         self.collect_hooks: list[Callable[[], None]] = []
         """Run by every exporter before it reads (cache storage settles caches that expired since the last read)."""
+        self.exemplars: dict[semconv.MetricDef, dict[tuple[Any, ...], Exemplar]] = {m: {} for m in EXEMPLIFIED}
+        """The last sampled call's (trace id, span id, value, time) per series (a histogram's: per bucket, keyed
+        (series key, bucket index)), as prometheus_client keeps one exemplar per series; ids formatted at read."""
+        self._trace: tuple[int, int, float] | None = None
+        """(trace id, span id, time) of the call being recorded, when its span was sampled (set under the lock)."""
 
     # -- hot path ------------------------------------------------------------------------------------------
 
@@ -202,16 +215,25 @@ class Recorder:
             hist = series[key] = Histogram(metric.buckets)
         hist.observe(value)
         if self.pending_histograms is not None:
-            self.pending_histograms.append((metric, key, value))
+            self.pending_histograms.append((metric, key, value, self._trace))
+
+    def _add_traced(self, metric: semconv.MetricDef, key: tuple[str, ...], amount: Decimal | int) -> None:
+        """:meth:`_add` for an attributed metric that carries exemplars: one tuple stored when the call is traced."""
+        key += self._attr
+        series = self.counters[metric]
+        series[key] = series.get(key, 0) + amount
+        trace = self._trace
+        if trace is not None:
+            self.exemplars[metric][key] = (trace[0], trace[1], amount, trace[2])
 
     def _charge(self, base: tuple[str, ...], charge: Charge) -> None:
         usage = charge.usage
         if usage is not None:
             for token_type, modality, count in usage.token_classes():
-                self._add(semconv.TOKENS, base + (token_type, modality), count)
+                self._add_traced(semconv.TOKENS, base + (token_type, modality), count)
         cost = charge.cost
         for line in cost.lines:
-            self._add(semconv.COST, base + (line.cost_type, line.modality, cost.service_tier), line.amount)
+            self._add_traced(semconv.COST, base + (line.cost_type, line.modality, cost.service_tier), line.amount)
         if cost.lines:
             self._add(semconv.COST_PACIFIC_MONTH, (base[1], self._month), cost.total)
         if cost.list_price:
@@ -242,6 +264,7 @@ class Recorder:
             )
             self._roll_calendar()
             self._attr = self._attribution(call.attribution) if call.attribution else self._no_attribution
+            self._trace = (*call.trace, self.clock()) if call.trace is not None else None
             base = self._bounded_combination(base)
             self._add(semconv.REQUESTS, base + (call.error_type, call.rpc_status, call.pricing_status), 1)
             if call.operation in semconv.QUOTA_OPERATIONS:
@@ -256,6 +279,10 @@ class Recorder:
             if call.tier_downgrade is not None:
                 self._add(semconv.TIER_DOWNGRADES, base + call.tier_downgrade, 1)
             self._observe(semconv.DURATION, base + (call.error_type,), call.duration_s)
+            if self._trace is not None:
+                key = base + (call.error_type,) + self._attr
+                bucket = bisect_left(semconv.DURATION.buckets, call.duration_s)
+                self.exemplars[semconv.DURATION][(key, bucket)] = (*self._trace[:2], call.duration_s, self._trace[2])
             if call.time_to_first_chunk_s is not None:
                 self._observe(semconv.TIME_TO_FIRST_CHUNK_METRIC, base, call.time_to_first_chunk_s)
             input_tokens = output_tokens = 0
@@ -281,6 +308,7 @@ class Recorder:
         with self._lock:
             self._roll_calendar()
             self._attr = self._no_attribution
+            self._trace = None
             for charge in charges:
                 self._charge(self._charge_base(provider, charge, None), charge)
 
@@ -353,7 +381,11 @@ class Recorder:
         with self._lock:
             return list(self.gauges.get(metric, {}).items())
 
-    def take_pending(self) -> Iterable[tuple[semconv.MetricDef, tuple[str, ...], float]]:
+    def exemplar_values(self, metric: semconv.MetricDef) -> dict[tuple[Any, ...], Exemplar]:
+        with self._lock:
+            return dict(self.exemplars.get(metric, {}))
+
+    def take_pending(self) -> Iterable[tuple[semconv.MetricDef, tuple[str, ...], float, Any]]:
         with self._lock:
             pending = self.pending_histograms
             if not pending:

@@ -60,12 +60,12 @@ def wait(what: str, probe: Callable[[], Any], deadline: float) -> Any:
 @contextmanager
 def prometheus(
     tmp_path: Path, job: str, targets: list[str], rules: Path | None = None, *,
-    rule_files: Sequence[Path] = (), alertmanager: str | None = None,
+    rule_files: Sequence[Path] = (), alertmanager: str | None = None, flags: Sequence[str] = (),
 ) -> Iterator[str]:
     """Scrape ``targets`` every second (rules evaluated every second); yields the API's base URL.
 
     ``rules`` and ``rule_files`` are all loaded (a recording-rules file and an alerts file); ``alertmanager``
-    (host:port) receives the firing alerts.
+    (host:port) receives the firing alerts; ``flags`` are extra command-line flags (``--enable-feature=...``).
     """
     binary = require_tool("prometheus")
     port = free_port()
@@ -83,7 +83,7 @@ def prometheus(
     with open(tmp_path / "prometheus.log", "wb") as log:
         server = subprocess.Popen(
             [binary, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'data'}",
-             f"--web.listen-address=127.0.0.1:{port}"], stdout=subprocess.DEVNULL, stderr=log,
+             f"--web.listen-address=127.0.0.1:{port}", *flags], stdout=subprocess.DEVNULL, stderr=log,
         )
         try:
             yield f"http://127.0.0.1:{port}"

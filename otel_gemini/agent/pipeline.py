@@ -86,11 +86,22 @@ def flatten(request: Any) -> Iterator[dict[str, Any]]:
                     "end_ns": int(span.end_time_unix_nano),
                     "status_code": _STATUS.get(span.status.code, "UNSET"),
                     "trace_state": span.trace_state,
+                    "trace_id": span.trace_id,
+                    "span_id": span.span_id,
                     "attributes": attributes(span.attributes),
                     "resource": resource,
                     "scope": scope,
                     "scope_version": version,
                 }
+
+
+def _trace(flat: dict[str, Any]) -> tuple[int, int] | None:
+    """The span's ids as the exemplar of what it cost (an exported span was sampled); None when malformed."""
+    trace_id, span_id = flat.get("trace_id"), flat.get("span_id")
+    if not isinstance(trace_id, bytes) or not isinstance(span_id, bytes) or len(trace_id) != 16 or len(span_id) != 8:
+        return None
+    ids = int.from_bytes(trace_id, "big"), int.from_bytes(span_id, "big")
+    return ids if ids[0] and ids[1] else None
 
 
 # -- self-metrics --------------------------------------------------------------------------------------------------
@@ -232,6 +243,7 @@ class Pipeline:
             pricing_status=billed.status,
             charges=billed.charges,
             attribution=self._attribution(flat, reasons),
+            trace=_trace(flat),
         ))
         if genai.gaps or weight != _ONE:
             self.stats.note(genai.dialect, genai.gaps, weight != _ONE)

@@ -17,7 +17,6 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, Metric
-from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
 
 from otel_gemini import _guard, semconv
@@ -30,7 +29,7 @@ from otel_gemini.agent.http_pool import (
 )
 from otel_gemini.agent.pipeline import ESTIMATE_LABEL, OUTCOMES, AgentStats, Pipeline
 from otel_gemini.agent.receiver import DEFAULT_MAX_REQUEST_BYTES, Gate, grpc_server, http_server
-from otel_gemini.exporters.prometheus import GeminiCollector
+from otel_gemini.exporters.prometheus import GeminiCollector, metrics_page
 from otel_gemini.pricing import cache
 from otel_gemini.pricing.watch import TableWatcher
 from otel_gemini.settings import account
@@ -124,7 +123,10 @@ class _ObservabilityHandler(BoundedHandler):
     def do_GET(self) -> None:  # noqa: N802
         path = self.path.split("?", 1)[0]
         if path == "/metrics":
-            self._send(200, CONTENT_TYPE_LATEST, generate_latest(self.agent.registry))
+            headers, body = metrics_page(
+                self.agent.registry, self.headers.get("Accept"), self.headers.get("Accept-Encoding"),
+            )
+            self._send(200, headers.pop("Content-Type"), body, headers)
         elif path == "/healthz":
             self._send(200, "text/plain", b"ok\n")
         elif path == "/readyz":
@@ -133,9 +135,11 @@ class _ObservabilityHandler(BoundedHandler):
         else:
             self._send(404, "text/plain", b"/metrics, /healthz, /readyz\n")
 
-    def _send(self, status: int, content_type: str, body: bytes) -> None:
+    def _send(self, status: int, content_type: str, body: bytes, headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if self.command != "HEAD":

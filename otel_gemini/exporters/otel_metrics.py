@@ -16,11 +16,15 @@ from typing import Any
 
 from opentelemetry.context import Context
 from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
+from opentelemetry.trace import INVALID_SPAN, NonRecordingSpan, SpanContext, TraceFlags, set_span_in_context
 
 from otel_gemini import _guard, semconv
-from otel_gemini.recording import Recorder
+from otel_gemini.recording import EXEMPLIFIED, Exemplar, Recorder
 
-_EMPTY_CONTEXT = Context()  # replayed points must not borrow exemplars from whatever span is current at collection
+# Replayed and observed points must not borrow exemplars from whatever span is current at collection. Not a bare
+# Context(): the SDK reads an empty (falsy) context as "none given" and takes the current one.
+_EMPTY_CONTEXT = set_span_in_context(INVALID_SPAN, Context())
+_SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 
 
 def _attributes(recorder: Recorder, metric: semconv.MetricDef, key: tuple[str, ...], project: str) -> dict[str, str]:
@@ -28,6 +32,16 @@ def _attributes(recorder: Recorder, metric: semconv.MetricDef, key: tuple[str, .
     attributes = {name: value for name, value in zip(recorder.labels_of(metric), key) if value != ""}
     attributes[semconv.PROJECT] = project
     return attributes
+
+
+def _traced_context(trace: tuple[int, int, float]) -> Context:
+    """A context whose current span is the recorded call's: the SDK's trace-based exemplar filter keeps it."""
+    span = NonRecordingSpan(SpanContext(trace[0], trace[1], is_remote=False, trace_flags=_SAMPLED))
+    return set_span_in_context(span, _EMPTY_CONTEXT)
+
+
+def _series_context(exemplar: Exemplar | None) -> Context:
+    return _traced_context((exemplar[0], exemplar[1], exemplar[3])) if exemplar is not None else _EMPTY_CONTEXT
 
 
 class OTelMetricsBridge:
@@ -91,8 +105,14 @@ class OTelMetricsBridge:
                 self.drain()  # the first callback of every collection replays the queued histogram points
             if recorder is None:
                 return []
+            if metric not in EXEMPLIFIED:
+                return [
+                    Observation(value, _attributes(recorder, metric, key, recorder.project), _EMPTY_CONTEXT)
+                    for key, value in recorder.counter_values(metric)
+                ]
+            traced = recorder.exemplar_values(metric)
             return [
-                Observation(value, _attributes(recorder, metric, key, recorder.project))
+                Observation(value, _attributes(recorder, metric, key, recorder.project), _series_context(traced.get(key)))
                 for key, value in recorder.counter_values(metric)
             ]
 
@@ -104,7 +124,7 @@ class OTelMetricsBridge:
             if recorder is None:
                 return []
             return [
-                Observation(value, _attributes(recorder, metric, key, recorder.project))
+                Observation(value, _attributes(recorder, metric, key, recorder.project), _EMPTY_CONTEXT)
                 for key, value in recorder.gauge_values(metric)
             ]
 
@@ -116,8 +136,9 @@ class OTelMetricsBridge:
             return
         project = recorder.project
         with self._drain_lock:
-            for metric, key, value in recorder.take_pending():
-                self._histograms[metric].record(value, _attributes(recorder, metric, key, project), context=_EMPTY_CONTEXT)
+            for metric, key, value, traced in recorder.take_pending():
+                context = _traced_context(traced) if traced is not None else _EMPTY_CONTEXT
+                self._histograms[metric].record(value, _attributes(recorder, metric, key, project), context=context)
 
     def serves_into(self, registry: object) -> bool:
         """True when an OTel ``PrometheusMetricReader`` on this bridge's MeterProvider exposes our instruments in

@@ -2,50 +2,68 @@
 
 from __future__ import annotations
 
+import gzip
 import os
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
+from prometheus_client.exposition import choose_encoder
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
+from prometheus_client.samples import Exemplar as PromExemplar
 
 from otel_gemini import _guard, semconv
-from otel_gemini.recording import Recorder
+from otel_gemini.recording import EXEMPLIFIED, Exemplar, Recorder
 
 _PROJECT = semconv.prometheus_label(semconv.PROJECT)
 
 
-def family(metric: semconv.MetricDef, labels: Sequence[str], series: Iterable[tuple[Any, ...]]) -> Metric:
+def family(
+    metric: semconv.MetricDef, labels: Sequence[str], series: Iterable[tuple[Any, ...]],
+    exemplars: Mapping[Any, Exemplar] | None = None,
+) -> Metric:
     """One metric family named as docs/metrics.md promises, from any source of series.
 
     Shared by :class:`GeminiCollector` (one process's recorder) and the multiprocess collector (the merge of
     every worker's snapshot), so both expose identical names, types and labels. ``labels`` are the key's
     attribute names (attribution keys included) without ``gemini_project``; every series key ends with the
     project value. Series are ``(key, value)`` for counters and gauges, ``(key, bucket_counts, sum)`` for
-    histograms (per-bucket counts, not cumulative).
+    histograms (per-bucket counts, not cumulative). ``exemplars`` (this process's recorder only) are keyed like
+    the series, a histogram's by (series key, bucket index); prometheus_client writes them in OpenMetrics only.
     """
+    exemplars = exemplars or {}
     names = [semconv.prometheus_label(label) for label in labels] + [_PROJECT]
     if metric.kind == "counter":
         # prometheus_client appends _total itself.
         counter = CounterMetricFamily(metric.prometheus_name.removesuffix("_total"), metric.description, labels=names)
         for key, value in series:
-            counter.add_metric(list(key), float(value))
+            counter.add_metric(list(key), float(value), exemplar=_exemplar(exemplars.get(key)))
         return counter
     if metric.kind == "histogram":
         histogram = HistogramMetricFamily(metric.prometheus_name, metric.description, labels=names)
         for key, counts, total in series:
             cumulative, buckets = 0, []
-            for bound, count in zip((*metric.buckets, float("inf")), counts):
+            for index, (bound, count) in enumerate(zip((*metric.buckets, float("inf")), counts)):
                 cumulative += count
-                buckets.append(("+Inf" if bound == float("inf") else _fmt(bound), cumulative))
+                le = "+Inf" if bound == float("inf") else _fmt(bound)
+                found = _exemplar(exemplars.get((key, index))) if exemplars else None
+                buckets.append((le, cumulative, found) if found is not None else (le, cumulative))
             histogram.add_metric(list(key), buckets, float(total))
         return histogram
     gauge = GaugeMetricFamily(metric.prometheus_name, metric.description, labels=names)
     for key, value in series:
         gauge.add_metric(list(key), float(value))
     return gauge
+
+
+def _exemplar(stored: Exemplar | None) -> PromExemplar | None:
+    """The recorder's ids as OpenMetrics exemplar labels (W3C hex spelling, as tracing backends search them)."""
+    if stored is None:
+        return None
+    trace_id, span_id, value, when = stored
+    return PromExemplar({"trace_id": format(trace_id, "032x"), "span_id": format(span_id, "016x")}, float(value), when)
 
 
 class GeminiCollector(Collector):
@@ -75,13 +93,33 @@ class GeminiCollector(Collector):
         project = (recorder.project,)
         for metric in semconv.COUNTERS:
             values = recorder.counter_values(metric)
-            yield family(metric, recorder.labels_of(metric), ((k + project, v) for k, v in values))
+            traced = {k + project: e for k, e in recorder.exemplar_values(metric).items()} if metric in EXEMPLIFIED else None
+            yield family(metric, recorder.labels_of(metric), ((k + project, v) for k, v in values), traced)
         for metric in semconv.HISTOGRAMS:
             values = recorder.histogram_values(metric)
-            yield family(metric, recorder.labels_of(metric), ((k + project, c, s) for k, c, s, _n in values))
+            traced = (
+                {(k + project, i): e for (k, i), e in recorder.exemplar_values(metric).items()}
+                if metric in EXEMPLIFIED else None
+            )
+            yield family(metric, recorder.labels_of(metric), ((k + project, c, s) for k, c, s, _n in values), traced)
         for metric in semconv.GAUGES:
             gauges = recorder.gauge_values(metric)
             yield family(metric, recorder.labels_of(metric), ((k + project, v) for k, v in gauges))
+
+
+def metrics_page(registry: CollectorRegistry, accept: str | None, accept_encoding: str | None) -> tuple[
+    dict[str, str], bytes,
+]:
+    """One /metrics reply as prometheus_client's own handler makes it: OpenMetrics (with exemplars) when the
+    scraper asks for it, the classic text format otherwise, gzip when accepted. For servers that are not
+    prometheus_client's (the agent's); returns the headers and the body."""
+    encoder, content_type = choose_encoder(accept or "")
+    body = encoder(registry)
+    headers = {"Content-Type": content_type}
+    if "gzip" in (accept_encoding or ""):
+        body = gzip.compress(body)
+        headers["Content-Encoding"] = "gzip"
+    return headers, body
 
 
 def _fmt(bound: float) -> str:

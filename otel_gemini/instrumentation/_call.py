@@ -272,6 +272,7 @@ class CallState:
         error_type = error_type_of(error) if error is not None else ""
         response_model = next((h.model_version for h in reversed(self.hops) if h.model_version), "") or ""
         ttfc = self.first_chunk_at - self.started if self.first_chunk_at is not None else None
+        context = self.span.get_span_context()
         self.telemetry.recorder.record_call(
             CallRecord(
                 operation=self.operation, provider=self.endpoint.provider, request_model=self.request_model,
@@ -279,6 +280,7 @@ class CallState:
                 charges=self.charges, time_to_first_chunk_s=ttfc, rpc_status=self.rpc_status,
                 attempts=self.attempts, quota=self.quota, tier_downgrade=self._downgrade(),
                 attribution=self.attribution,
+                trace=(context.trace_id, context.span_id) if context.trace_flags.sampled else None,
             )
         )
         span = self.span
