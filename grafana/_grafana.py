@@ -140,12 +140,22 @@ def variables() -> list[dict[str, Any]]:
 
 # ------------------------------------------------------------------------------------------------------- panels
 
+EXEMPLIFIED = ("gemini_cost_usd_total", "gemini_tokens_total", "gen_ai_client_operation_duration_seconds_bucket")
+"""Raw series that carry trace exemplars (docs/metrics.md "Exemplars"); recorded rules carry none."""
+
+
 def target(expr: str, legend: str = "", ref: str = "A", instant: bool = False) -> dict[str, Any]:
-    """A Prometheus query; instant for stats, bar gauges and tables (one value per series, at the range end)."""
-    return {
+    """A Prometheus query; instant for stats, bar gauges and tables (one value per series, at the range end).
+
+    A graph of a series with exemplars shows them (a point per traced call, linking to its trace through the
+    datasource's exemplarTraceIdDestinations, deploy/grafana/provisioning/datasources/prometheus.yaml)."""
+    query: dict[str, Any] = {
         "datasource": dict(DATASOURCE), "editorMode": "code", "expr": expr, "instant": instant,
         "legendFormat": legend or "__auto", "range": not instant, "refId": ref,
     }
+    if not instant and any(name in expr for name in EXEMPLIFIED):
+        query["exemplar"] = True
+    return query
 
 
 def _targets(queries: list[tuple[str, str]], instant: bool) -> list[dict[str, Any]]:

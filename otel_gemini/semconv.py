@@ -41,7 +41,7 @@ COST_CURRENCY = "gen_ai.usage.cost.currency"
 COST_SOURCE = "gen_ai.usage.cost.source"
 COST_SOURCE_LOCAL = "local"
 COST_PLAIN = "gen_ai.usage.cost"
-"""The call's dollars under the plain name Langfuse, SigNoz and OpenLIT read (opt-in: OTEL_GEMINI_SPAN_COST_ATTRIBUTE)."""
+"""The call's dollars under the plain name Langfuse, SigNoz and OpenLIT read (OTEL_GEMINI_SPAN_COST_ATTRIBUTE)."""
 TIME_TO_FIRST_CHUNK = "gen_ai.response.time_to_first_chunk"
 
 # -- span attributes and events only (not metric labels; docs/metrics.md "Span attributes") -----------------

@@ -112,7 +112,9 @@ class OTelMetricsBridge:
                 ]
             traced = recorder.exemplar_values(metric)
             return [
-                Observation(value, _attributes(recorder, metric, key, recorder.project), _series_context(traced.get(key)))
+                Observation(
+                    value, _attributes(recorder, metric, key, recorder.project), _series_context(traced.get(key)),
+                )
                 for key, value in recorder.counter_values(metric)
             ]
 

@@ -9,8 +9,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
-from prometheus_client.exposition import choose_encoder
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Exemplar as PromExemplar
 
@@ -93,15 +93,18 @@ class GeminiCollector(Collector):
         project = (recorder.project,)
         for metric in semconv.COUNTERS:
             values = recorder.counter_values(metric)
-            traced = {k + project: e for k, e in recorder.exemplar_values(metric).items()} if metric in EXEMPLIFIED else None
+            traced = (
+                {k + project: e for k, e in recorder.exemplar_values(metric).items()} if metric in EXEMPLIFIED else None
+            )
             yield family(metric, recorder.labels_of(metric), ((k + project, v) for k, v in values), traced)
         for metric in semconv.HISTOGRAMS:
-            values = recorder.histogram_values(metric)
+            histograms = recorder.histogram_values(metric)
             traced = (
                 {(k + project, i): e for (k, i), e in recorder.exemplar_values(metric).items()}
                 if metric in EXEMPLIFIED else None
             )
-            yield family(metric, recorder.labels_of(metric), ((k + project, c, s) for k, c, s, _n in values), traced)
+            series = ((k + project, c, s) for k, c, s, _n in histograms)
+            yield family(metric, recorder.labels_of(metric), series, traced)
         for metric in semconv.GAUGES:
             gauges = recorder.gauge_values(metric)
             yield family(metric, recorder.labels_of(metric), ((k + project, v) for k, v in gauges))

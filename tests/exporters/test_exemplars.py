@@ -69,7 +69,9 @@ def test_app_metrics_carry_the_calls_trace(fake, client, instrument_with) -> Non
     assert found["gemini_tokens_total"] == {(trace_id, span_id, 1000.0), (trace_id, span_id, 500.0)}
     [(t, s, seconds)] = found["gen_ai_client_operation_duration_seconds_bucket"]
     assert (t, s) == (trace_id, span_id) and 0 < seconds < 30
-    assert set(found) == {"gemini_cost_usd_total", "gemini_tokens_total", "gen_ai_client_operation_duration_seconds_bucket"}
+    assert set(found) == {
+        "gemini_cost_usd_total", "gemini_tokens_total", "gen_ai_client_operation_duration_seconds_bucket",
+    }
     # The classic text format has no exemplars; values are unchanged.
     content_type, classic = scrape(port)
     assert content_type.startswith("text/plain") and " # {" not in classic

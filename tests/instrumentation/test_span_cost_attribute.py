@@ -1,4 +1,7 @@
-"""``gen_ai.usage.cost`` on spans, opt-in (issue 16): the name Langfuse, SigNoz and OpenLIT read (docs/coexistence.md)."""
+"""``gen_ai.usage.cost`` on spans, opt-in (issue 16): the name Langfuse, SigNoz and OpenLIT read.
+
+Which tool reads what: docs/coexistence.md.
+"""
 
 from __future__ import annotations
 
