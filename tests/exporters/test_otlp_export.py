@@ -221,3 +221,59 @@ def test_standard_exporter_variables_are_honoured() -> None:
     assert not _endpoint_configured("METRICS", {**endpoint, "OTEL_METRICS_EXPORTER": "prometheus"})
     assert _endpoint_configured("METRICS", {**endpoint, "OTEL_METRICS_EXPORTER": "console,otlp"})
     assert not _endpoint_configured("METRICS", {})
+
+
+def test_rules_evaluate_on_series_that_came_over_otlp(fake: FakeGemini, receiver: OTLPReceiver, tmp_path: Path) -> None:
+    """promtool runs prometheus/rules.yaml and alerts.yaml on the app's OTLP export as a Collector would write it
+    to Prometheus (names by tests/_fakes/otlp_names.py, attributes' dots as underscores, job = service.name): the
+    calendar, month-spend and spend-limit rules the budget alerts read find their series (issue 16)."""
+    import json
+
+    from tests.conftest import require_tool
+
+    promtool = require_tool("promtool")
+    receiver.clear()
+    result = run_app(fake, receiver, "grpc")
+    assert result.returncode == 0, result.stderr
+    receiver.wait_for_metric("gemini.cost.usd", timeout=5)
+    points = [p for p in receiver.metric_points(latest=True) if OURS.match(p.name) and p.type != "histogram"]
+    series = []
+    for point in points:
+        labels = {semconv.prometheus_label(k): str(v) for k, v in point.attributes.items()}
+        labels.update(job=str(point.resource["service.name"]), instance="otlp")
+        name = collector_prometheus_name(point.name, point.unit, point.type)
+        selector = name + "{" + ",".join(f'{k}={json.dumps(v)}' for k, v in sorted(labels.items())) + "}"
+        series.append({"series": selector, "values": f"{point.value!r}x30"})
+
+    def value(otel_name: str, **attrs: str) -> float:
+        [found] = [p.value for p in points if p.name == otel_name
+                   and all(p.attributes.get(k) == v for k, v in attrs.items())]
+        return found
+
+    [calendar] = [p.attributes for p in points if p.name == semconv.PACIFIC_CALENDAR.otel_name]
+    day, month = calendar["gemini.pacific_day"], calendar["gemini.pacific_month"]
+    project = {"gemini_project": "default"}
+    tests = [
+        ("project:gemini_pacific_calendar:current",
+         {**project, "gemini_pacific_day": day, "gemini_pacific_month": month}, 1.0),
+        ("project:gemini_cost_usd:pacific_month", project, COST_TOTAL),  # $0.00168, computed at the top
+        ("project:gemini_spend_limit_usd:billing_tier_month", project,
+         value(semconv.SPEND_LIMIT.otel_name,
+               **{"gemini.spend.window": "month", "gemini.spend.scope": "billing_tier"})),
+    ]
+    unit_test = {
+        "rule_files": [str(ROOT / "prometheus" / "rules.yaml"), str(ROOT / "prometheus" / "alerts.yaml")],
+        "evaluation_interval": "1m",
+        "tests": [{
+            "interval": "1m", "input_series": series,
+            "promql_expr_test": [
+                {"expr": expr, "eval_time": "10m", "exp_samples": [{"labels": expr + "{" + ",".join(
+                    f'{k}="{v}"' for k, v in sorted(labels.items())) + "}", "value": expected}]}
+                for expr, labels, expected in tests
+            ],
+        }],
+    }
+    path = tmp_path / "otlp_test.yaml"
+    path.write_text(json.dumps(unit_test), encoding="utf-8")  # JSON is YAML
+    checked = subprocess.run([promtool, "test", "rules", str(path)], capture_output=True, text=True, timeout=120)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
