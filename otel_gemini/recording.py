@@ -206,7 +206,7 @@ class Recorder:
         series = self.counters[metric]
         series[key] = series.get(key, 0) + amount
 
-    def _observe(self, metric: semconv.MetricDef, key: tuple[str, ...], value: float) -> None:
+    def _observe(self, metric: semconv.MetricDef, key: tuple[str, ...], value: float) -> tuple[str, ...]:
         if metric.attributed:
             key += self._attr
         series = self.histograms[metric]
@@ -216,6 +216,7 @@ class Recorder:
         hist.observe(value)
         if self.pending_histograms is not None:
             self.pending_histograms.append((metric, key, value, self._trace))
+        return key
 
     def _add_traced(self, metric: semconv.MetricDef, key: tuple[str, ...], amount: Decimal | int) -> None:
         """:meth:`_add` for an attributed metric that carries exemplars: one tuple stored when the call is traced."""
@@ -264,7 +265,7 @@ class Recorder:
             )
             self._roll_calendar()
             self._attr = self._attribution(call.attribution) if call.attribution else self._no_attribution
-            self._trace = (*call.trace, self.clock()) if call.trace is not None else None
+            trace = self._trace = (call.trace[0], call.trace[1], self.clock()) if call.trace is not None else None
             base = self._bounded_combination(base)
             self._add(semconv.REQUESTS, base + (call.error_type, call.rpc_status, call.pricing_status), 1)
             if call.operation in semconv.QUOTA_OPERATIONS:
@@ -278,11 +279,10 @@ class Recorder:
                 self._add(semconv.QUOTA_EXCEEDED, (call.provider, base[2], bounded or OTHER, unit, window, tier), 1)
             if call.tier_downgrade is not None:
                 self._add(semconv.TIER_DOWNGRADES, base + call.tier_downgrade, 1)
-            self._observe(semconv.DURATION, base + (call.error_type,), call.duration_s)
-            if self._trace is not None:
-                key = base + (call.error_type,) + self._attr
-                bucket = bisect_left(semconv.DURATION.buckets, call.duration_s)
-                self.exemplars[semconv.DURATION][(key, bucket)] = (*self._trace[:2], call.duration_s, self._trace[2])
+            key = self._observe(semconv.DURATION, base + (call.error_type,), call.duration_s)
+            if trace is not None:
+                bucket = bisect_left(semconv.DURATION_BUCKETS, call.duration_s)
+                self.exemplars[semconv.DURATION][(key, bucket)] = (trace[0], trace[1], call.duration_s, trace[2])
             if call.time_to_first_chunk_s is not None:
                 self._observe(semconv.TIME_TO_FIRST_CHUNK_METRIC, base, call.time_to_first_chunk_s)
             input_tokens = output_tokens = 0
