@@ -218,6 +218,8 @@ class Recorder:
             self._add(semconv.PAID_TIER_EQUIVALENT, base, cost.list_price)
         for tool, unit, count in charge.grounding:
             self._add(semconv.GROUNDING_UNITS, base + (tool, unit), count)
+        for scenario, amount in charge.whatif:
+            self._add(semconv.WHATIF_COST, base + (scenario,), amount)
 
     def _charge_base(self, provider: str, charge: Charge, call_base: tuple[str, ...] | None) -> tuple[str, ...]:
         if call_base is not None and charge.operation is None and charge.request_model is None:

@@ -20,6 +20,7 @@ from otel_gemini.pricing.specs import (  # noqa: F401 - re-exported: config is w
     parse_grounding_allowance,
     parse_tuned_models,
 )
+from otel_gemini.pricing import whatif
 from otel_gemini.settings import limits
 
 
@@ -49,6 +50,9 @@ class Settings:
     label_value_limit: int = 100
     label_combination_limit: int = 1000
     attributes_from_baggage: bool = False
+    whatif: str = ""
+    whatif_models: str = ""
+    whatif_cache_ratio: str = "0.5"
 
 
 _ENV = {
@@ -74,6 +78,9 @@ _ENV = {
     "capture_content": "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT",
     "content_max_length": "OTEL_GEMINI_CONTENT_MAX_LENGTH",
     "spans": "OTEL_GEMINI_SPANS",
+    "whatif": "OTEL_GEMINI_WHATIF",
+    "whatif_models": "OTEL_GEMINI_WHATIF_MODELS",
+    "whatif_cache_ratio": "OTEL_GEMINI_WHATIF_CACHE_RATIO",
 }
 
 
@@ -160,6 +167,9 @@ _PARSERS = {
     "billing_tier": parse_billing_tier,
     "tuned_models": parse_tuned_models,
     "grounding_allowance": parse_grounding_allowance,
+    "whatif": whatif.parse,
+    "whatif_models": lambda models: whatif.parse("", models),
+    "whatif_cache_ratio": whatif.parse_ratio,
 }
 
 
