@@ -347,6 +347,11 @@ class Recorder:
         with self._lock:
             return [(key, float(value)) for key, value in self.counters[metric].items()]
 
+    def exact_values(self, metric: semconv.MetricDef) -> list[tuple[tuple[str, ...], Decimal | int]]:
+        """A counter's series as held (exact Decimal dollars): the page's sums equal the bill to the cent."""
+        with self._lock:
+            return list(self.counters[metric].items())
+
     def histogram_values(self, metric: semconv.MetricDef) -> list[tuple[tuple[str, ...], list[int], float, int]]:
         with self._lock:
             return [(k, list(h.counts), h.sum, h.count) for k, h in self.histograms[metric].items()]
