@@ -39,6 +39,8 @@ class History:
             if day != self._day:
                 self.day_baseline = self.points[-1][1] if self.points else Decimal(0)
                 self._day = day
+            if self.points and now < self.points[-1][0] - 60:  # the clock stepped back: a rate would be nonsense
+                self.points.clear()
             if self.points and int(self.points[-1][0] // 60) == int(now // 60):
                 self.points[-1] = (now, total, calls)
             else:
