@@ -128,7 +128,7 @@ class GeminiInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             try:
                 self.prometheus_port = prometheus.serve(
                     settings.prometheus_port, settings.prometheus_host, registry=merged_view or prometheus.REGISTRY,
-                    page_recorder=None if merged_view else _page_recorder,  # pre-fork: workers' calls are not in this recorder
+                    page_recorder=None if merged_view else _page_recorder,  # pre-fork: not this recorder's calls
                 )
             except OSError as failure:  # a taken port must not stop the app from starting
                 _guard.report("prometheus_server", failure)

@@ -27,8 +27,8 @@ from otel_gemini.pricing import pacific
 
 COST = semconv.COST.prometheus_name
 WHATIF = semconv.WHATIF_COST.prometheus_name
-GROUPS = {"project": semconv.prometheus_label(semconv.PROJECT), "model": semconv.prometheus_label(semconv.REQUEST_MODEL),
-          "feature": "feature", "tenant": "tenant"}
+GROUPS = {"project": semconv.prometheus_label(semconv.PROJECT),
+          "model": semconv.prometheus_label(semconv.REQUEST_MODEL), "feature": "feature", "tenant": "tenant"}
 WHATIF_LABEL = semconv.prometheus_label(semconv.WHATIF)
 
 
@@ -73,7 +73,9 @@ def _values(rows: list[dict[str, Any]], labels: tuple[str, ...]) -> dict[tuple[s
     return {tuple(row["metric"].get(label, "") for label in labels): Decimal(row["value"][1]) for row in rows}
 
 
-def differences(base: str, metric: str, labels: tuple[str, ...], start: float, end: float) -> dict[tuple[str, ...], Decimal]:
+def differences(
+    base: str, metric: str, labels: tuple[str, ...], start: float, end: float,
+) -> dict[tuple[str, ...], Decimal]:
     """Per label set: the last value in [start, end] minus the value at ``start`` (0 when the series is newer)."""
     window = max(1, int(end - start))
     by = ", ".join(labels)
@@ -87,7 +89,7 @@ def build(base: str, start: float, end: float, label: str) -> Report:
     names = tuple(GROUPS.values())
     for key, amount in differences(base, COST, names, start, end).items():
         report.total += amount
-        for (group, _label), value in zip(GROUPS.items(), key):
+        for (group, _label), value in zip(GROUPS.items(), key, strict=True):
             sums = report.by.setdefault(group, {})
             sums[value or "(none)"] = sums.get(value or "(none)", Decimal(0)) + amount
     for (scenario,), amount in differences(base, WHATIF, (WHATIF_LABEL,), start, end).items():

@@ -6,7 +6,6 @@ the page writes them with ``textContent`` only (a tenant named ``<script>`` stay
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -21,7 +20,7 @@ TOP = 12
 
 def _series(recorder: Recorder, metric: semconv.MetricDef) -> list[tuple[dict[str, str], Decimal]]:
     names = recorder.labels_of(metric)
-    return [(dict(zip(names, key)), Decimal(value)) for key, value in recorder.exact_values(metric)]
+    return [(dict(zip(names, key, strict=True)), Decimal(value)) for key, value in recorder.exact_values(metric)]
 
 
 def totals(recorder: Recorder) -> tuple[Decimal, int]:
@@ -47,7 +46,7 @@ def by(rows: list[tuple[dict[str, str], Decimal]], label: str, blank: str = "(no
 
 def _gauge(recorder: Recorder, metric: semconv.MetricDef) -> list[tuple[dict[str, str], float]]:
     names = recorder.labels_of(metric)
-    return [(dict(zip(names, key)), value) for key, value in recorder.gauge_values(metric)]
+    return [(dict(zip(names, key, strict=True)), value) for key, value in recorder.gauge_values(metric)]
 
 
 def summary(recorder: Recorder, history: History) -> dict[str, Any]:
@@ -59,19 +58,19 @@ def summary(recorder: Recorder, history: History) -> dict[str, Any]:
     requests = _series(recorder, semconv.REQUESTS)
     total = sum((v for _l, v in cost), Decimal(0))
     calendar = _gauge(recorder, semconv.PACIFIC_CALENDAR)
-    day, month = (calendar[0][0].get("gemini.pacific_day", ""), calendar[0][0].get("gemini.pacific_month", "")) \
-        if calendar else ("", "")
+    day_label, month_label = semconv.PACIFIC_CALENDAR.labels
+    day, month = (calendar[0][0].get(day_label, ""), calendar[0][0].get(month_label, "")) if calendar else ("", "")
     month_spend = sum((v for labels, v in _series(recorder, semconv.COST_PACIFIC_MONTH)
-                       if labels.get("gemini.pacific_month") == month), Decimal(0))
+                       if labels.get(month_label) == month), Decimal(0))
     points = history.snapshot()
     month_end = next((v for _l, v in _gauge(recorder, semconv.PACIFIC_MONTH_END)), None)
     rate = _rate(points)
     projection = None
     if rate is not None and month_end is not None:
         projection = month_spend + rate * Decimal(str(max(0.0, month_end - now)))
+    window, scope = semconv.SPEND_LIMIT.labels
     budget = next((v for labels, v in _gauge(recorder, semconv.SPEND_LIMIT)
-                   if labels.get("gemini.spend.window") == "month" and labels.get("gemini.spend.scope") == "project"),
-                  None)
+                   if labels.get(window) == "month" and labels.get(scope) == "project"), None)
     status = by(requests, semconv.PRICING_STATUS)
     table = next((labels for labels, _v in _gauge(recorder, semconv.PRICE_TABLE_INFO)), {})
     return {

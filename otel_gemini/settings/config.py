@@ -8,19 +8,19 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from otel_gemini import attribution, semconv
+from otel_gemini.pricing import whatif
 from otel_gemini.pricing.specs import (  # noqa: F401 - re-exported: config is where settings are parsed
     BILLING_TIERS,
     parse_billing_tier,
     parse_grounding_allowance,
     parse_tuned_models,
 )
-from otel_gemini.pricing import whatif
 from otel_gemini.settings import limits
 
 
@@ -158,7 +158,7 @@ def _spans(value: str) -> None:
         raise ValueError("expected auto, always or never (docs/coexistence.md)")
 
 
-_PARSERS = {
+_PARSERS: dict[str, Callable[[str], object]] = {
     "metric_labels": parse_metric_labels,
     "project": _project,
     "limits": limits.parse_limits,

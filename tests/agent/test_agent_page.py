@@ -49,5 +49,6 @@ def test_agent_prices_what_ifs_and_its_page_shows_its_metrics(agent: Agent, tmp_
             == total(agent, "gemini_cost_usd_total")
         assert page.run("return document.querySelectorAll('b').length") == page.run(
             "return document.querySelectorAll('header b, .card b').length")  # the tenant's <b> stayed text
-        names = page.run("return [...document.querySelectorAll('#by_attribution_tenant .name')].map(e => e.textContent)")
+        names = page.run("return [...document.querySelectorAll('#by_attribution_tenant .name')]"
+                         ".map(e => e.textContent)")
         assert names == [SPAN["gemini.attribution.tenant"]]

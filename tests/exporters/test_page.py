@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from google.genai import errors
 
 from otel_gemini import attributes
 from otel_gemini.exporters import prometheus
@@ -37,7 +38,7 @@ def _workload(fake: Any, client: Any) -> None:
                                     (3_000, HOSTILE, "chat"), (40_000, "acme", "search")):
         _call(fake, client, prompt, tenant, feature)
     fake.push(Reply(status=429, body=quota_exceeded(QUOTA, model=MODEL, retry_delay=None)))
-    with pytest.raises(Exception):
+    with pytest.raises(errors.ClientError):
         client.models.generate_content(model=MODEL, contents="hi")
 
 
