@@ -1,10 +1,11 @@
 """``otel-gemini report``: a period's spend from a Prometheus, by project, model, feature and tenant, with what-ifs.
 
 For the people who pay the bill: one self-contained HTML file (inline SVG bars, no script, nothing fetched) and
-one CSV. Each amount is an exact difference of the counters, never ``increase()``: ``increase`` extrapolates to
-the window's edges, which invents dollars for a series born mid-period. The value at the period's end (the last
-sample in the period) minus the value at its start (0 for a series born later). A counter reset inside the period
-(a replica restarted) makes a difference too low; the report counts them and says so.
+one CSV. Each amount is how much each counter series grew, never ``increase()``: ``increase`` extrapolates to the
+window's edges and drops the first increment of a series born mid-period. Per series, the last value in the period
+minus the value at its start (the whole last value for a series born later), the same arithmetic as the
+dashboards' "in range" panels (grafana/_grafana.py ``grown``). A counter reset inside the period (a replica
+restarted with the same labels) counts only what came after it; the report counts resets and says so.
 """
 
 from __future__ import annotations
@@ -69,19 +70,28 @@ def _query(base: str, expr: str, at: float) -> list[dict[str, Any]]:
     return list(body["data"]["result"])
 
 
-def _values(rows: list[dict[str, Any]], labels: tuple[str, ...]) -> dict[tuple[str, ...], Decimal]:
-    return {tuple(row["metric"].get(label, "") for label in labels): Decimal(row["value"][1]) for row in rows}
+def _by_series(rows: list[dict[str, Any]]) -> dict[frozenset[tuple[str, str]], tuple[dict[str, str], Decimal]]:
+    return {frozenset(row["metric"].items()): (row["metric"], Decimal(row["value"][1])) for row in rows}
 
 
 def differences(
     base: str, metric: str, labels: tuple[str, ...], start: float, end: float,
 ) -> dict[tuple[str, ...], Decimal]:
-    """Per label set: the last value in [start, end] minus the value at ``start`` (0 when the series is newer)."""
+    """Per ``labels`` value set: how much every series grew in [start, end], as the dashboards' grown() computes it.
+
+    Per series: its last value in the period minus its value at ``start``; its whole last value when it was born
+    inside the period (no value at ``start``) or was reset (the difference would be negative).
+    """
     window = max(1, int(end - start))
-    by = ", ".join(labels)
-    at_end = _values(_query(base, f"sum by ({by}) (last_over_time({metric}[{window}s]))", end), labels)
-    at_start = _values(_query(base, f"sum by ({by}) ({metric})", start), labels)
-    return {key: value - at_start.get(key, Decimal(0)) for key, value in at_end.items()}
+    at_end = _by_series(_query(base, f"last_over_time({metric}[{window}s])", end))
+    at_start = _by_series(_query(base, metric, start))
+    out: dict[tuple[str, ...], Decimal] = {}
+    for series, (names, last) in at_end.items():
+        begun = at_start.get(series)
+        grown = last - begun[1] if begun is not None and last >= begun[1] else last
+        key = tuple(names.get(label, "") for label in labels)
+        out[key] = out.get(key, Decimal(0)) + grown
+    return out
 
 
 def build(base: str, start: float, end: float, label: str) -> Report:

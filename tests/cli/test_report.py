@@ -66,3 +66,12 @@ def query_by(base: str, expr: str, label: str) -> dict[str, float]:
     from tests._prometheus import series
 
     return {row["metric"].get(label, "") or "(none)": float(row["value"][1]) for row in series(base, expr)}
+
+
+def test_report_without_a_period_or_a_prometheus_says_so() -> None:
+    import pytest
+
+    with pytest.raises(SystemExit, match="--month YYYY-MM or --from"):
+        main(["report", "--prometheus", "http://127.0.0.1:9"])
+    with pytest.raises(SystemExit, match="cannot query http://127.0.0.1:9"):
+        main(["report", "--prometheus", "http://127.0.0.1:9", "--month", "2026-11"])
