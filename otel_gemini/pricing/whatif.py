@@ -94,11 +94,14 @@ def parse_ratio(value: str) -> Decimal:
 def costs(
     scenarios: tuple[Scenario, ...], facts: Facts, actual: Bill, price: Callable[[Facts], Bill],
 ) -> tuple[tuple[str, Decimal], ...]:
-    """(scenario, dollars) of one priced response, ``actual`` first; a scenario the table cannot price is left out
-    (an unknown what-if model is never $0)."""
+    """(scenario, dollars) of one priced response, ``actual`` first.
+
+    A scenario the table cannot price for this response (Batch on a model with no Batch price, an unknown what-if
+    model) counts the response at its actual cost: it cannot move that way, so it saves nothing (never $0), and
+    every scenario covers the same responses as ``actual``, so ``actual - scenario`` is the saving.
+    """
     out = [(ACTUAL, actual.total)]
     for scenario in scenarios:
         other = price(scenario.apply(facts))
-        if other.status == actual.status:
-            out.append((scenario.name, other.total))
+        out.append((scenario.name, other.total if other.status == actual.status else actual.total))
     return tuple(out)

@@ -60,11 +60,12 @@ def test_what_ifs_are_off_by_default(fake, client, telemetry) -> None:
     assert telemetry.exact("gemini_cost_usd_total") == EXPECTED["actual"]
 
 
-def test_an_unknown_what_if_model_is_left_out_never_zero(fake, client, instrument_with) -> None:
+def test_an_unknown_what_if_model_saves_nothing_never_zero_and_is_named(fake, client, instrument_with, caplog) -> None:
     telemetry = instrument_with(whatif_models="no-such-model")
+    assert "'no-such-model' is not in the price table" in caplog.text
     _workload(fake, client)
     assert telemetry.exact("gemini_whatif_cost_usd_total", gemini_whatif="actual") == EXPECTED["actual"]
-    assert telemetry.prom("gemini_whatif_cost_usd_total", gemini_whatif="model:no-such-model") == 0
+    assert telemetry.exact("gemini_whatif_cost_usd_total", gemini_whatif="model:no-such-model") == EXPECTED["actual"]
 
 
 @pytest.mark.parametrize("option, value", [("whatif", "cheaper"), ("whatif_cache_ratio", "1.5"),
