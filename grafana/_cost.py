@@ -200,6 +200,8 @@ def build() -> Dashboard:
                      "{{gen_ai_request_model}}")], unit="percentunit", w=6, minimum=0, maximum=1),
     )
 
+    whatif_row(d)
+
     d.row("Is the bill complete?")
     d.add(
         timeseries("Unpriced and unmetered calls (per minute)", "Which calls are missing from the spend? "
@@ -219,3 +221,31 @@ def build() -> Dashboard:
                    unit="reqps", stack=True, w=8),
     )
     return d
+
+
+WHATIF = "gemini_whatif_cost_usd_total"
+ACTUAL = 'gemini_whatif="actual"'
+SCENARIOS = 'gemini_whatif!="actual"'
+
+
+def whatif_row(d: Dashboard) -> None:
+    """What the same traffic would have cost on Batch, Flex, with a cached prefix or a cheaper model
+    (OTEL_GEMINI_WHATIF; prometheus/runbook.md "Reading the what-if savings"). Every scenario is compared with
+    `actual`, the real bill of the same responses; scenarios are never summed with each other or with the spend."""
+    d.row("What-if savings")
+    about = ("What would the same responses have cost another way? Each priced response re-billed by the same "
+             "rules (long-context cliff included) on Batch, on Flex, with OTEL_GEMINI_WHATIF_CACHE_RATIO of its "
+             "input read from cache, or on each model of OTEL_GEMINI_WHATIF_MODELS. 'actual' is their real bill. "
+             "Empty unless OTEL_GEMINI_WHATIF / OTEL_GEMINI_WHATIF_MODELS are set.")
+    actual = f"scalar(sum({grown(sel(WHATIF, ACTUAL))}))"
+    d.add(
+        bargauge("What-if cost in range", about, [(f"sum by (gemini_whatif) ({grown(sel(WHATIF))})",
+                                                   "{{gemini_whatif}}")], unit="currencyUSD", w=8, decimals=2),
+        bargauge("What-if saving in range", "How much would each scenario have saved over the time range? "
+                 "actual minus the scenario (negative: it would have cost more).",
+                 [(f"{actual} - sum by (gemini_whatif) ({grown(sel(WHATIF, SCENARIOS))})", "{{gemini_whatif}}")],
+                 unit="currencyUSD", w=8, decimals=2),
+        timeseries("What-if cost ($/h)", about,
+                   [(f"sum by (gemini_whatif) (rate({sel(WHATIF)}[{RI}])) * 3600", "{{gemini_whatif}}")],
+                   unit="currencyUSD", w=8),
+    )

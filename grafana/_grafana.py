@@ -32,7 +32,8 @@ SCOPES: dict[str, tuple[str, ...]] = {
     **{name: _CALL for name in (
         "gemini_cost_usd_total", "gemini_tokens_total", "gemini_requests_total", "gemini_http_attempts_total",
         "gemini_quota_exceeded_total", "gemini_grounding_units_total", "gemini_cost_paid_tier_equivalent_usd_total",
-        "gemini_service_tier_downgrades_total", "gen_ai_client_operation_duration_seconds_bucket",
+        "gemini_service_tier_downgrades_total", "gemini_whatif_cost_usd_total",
+        "gen_ai_client_operation_duration_seconds_bucket",
         "gen_ai_client_operation_time_to_first_chunk_seconds_bucket", "gen_ai_client_token_usage_bucket",
     )},
     **{name: _PROCESS_MODEL for name in (

@@ -56,6 +56,12 @@ _bridges: weakref.WeakKeyDictionary[Any, OTelMetricsBridge] = weakref.WeakKeyDic
 _collector: prometheus.GeminiCollector | None = None
 
 
+def _page_recorder() -> Recorder:
+    """The recorder the page at ``/`` reads: the latest instrument()'s, as /metrics does."""
+    assert _collector is not None
+    return _collector.recorder
+
+
 def _load_table(settings: Settings) -> tuple[cache.Loaded, Exception | None]:
     """The table to price with; a broken override file falls back to the table without it (and is reported)."""
     try:
@@ -128,6 +134,7 @@ class GeminiInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             try:
                 self.prometheus_port = prometheus.serve(
                     settings.prometheus_port, settings.prometheus_host, registry=merged_view or prometheus.REGISTRY,
+                    page_recorder=None if merged_view else _page_recorder,  # pre-fork: not this recorder's calls
                 )
             except OSError as failure:  # a taken port must not stop the app from starting
                 _guard.report("prometheus_server", failure)

@@ -241,6 +241,8 @@ class Recorder:
             self._add(semconv.PAID_TIER_EQUIVALENT, base, cost.list_price)
         for tool, unit, count in charge.grounding:
             self._add(semconv.GROUNDING_UNITS, base + (tool, unit), count)
+        for scenario, amount in charge.whatif:
+            self._add(semconv.WHATIF_COST, base + (scenario,), amount)
 
     def _charge_base(self, provider: str, charge: Charge, call_base: tuple[str, ...] | None) -> tuple[str, ...]:
         if call_base is not None and charge.operation is None and charge.request_model is None:
@@ -372,6 +374,11 @@ class Recorder:
     def counter_values(self, metric: semconv.MetricDef) -> list[tuple[tuple[str, ...], float]]:
         with self._lock:
             return [(key, float(value)) for key, value in self.counters[metric].items()]
+
+    def exact_values(self, metric: semconv.MetricDef) -> list[tuple[tuple[str, ...], Decimal | int]]:
+        """A counter's series as held (exact Decimal dollars): the page's sums equal the bill to the cent."""
+        with self._lock:
+            return list(self.counters[metric].items())
 
     def histogram_values(self, metric: semconv.MetricDef) -> list[tuple[tuple[str, ...], list[int], float, int]]:
         with self._lock:

@@ -293,10 +293,18 @@ SPEND_LIMIT = MetricDef(
     "Spend limits: the billing tier's rolling 10-minute and monthly caps, and the project's own cap if declared.",
     ("gemini.spend.window", "gemini.spend.scope"),
 )
+WHATIF = "gemini.whatif"
+"""The what-if scenario of ``gemini_whatif_cost_usd_total``: ``actual``, ``batch``, ``flex``, ``cache``, ``model:<id>``."""
+WHATIF_COST = MetricDef(
+    "gemini.whatif.cost.usd", "{USD}", "gemini_whatif_cost_usd_total", "counter",
+    "What the priced responses would have cost under each what-if scenario (OTEL_GEMINI_WHATIF); 'actual' is their "
+    "real bill. Never part of gemini_cost_usd_total: compare a scenario with 'actual', never sum across them.",
+    BASE_LABELS + (WHATIF,), attributed=True,
+)
 
 COUNTERS = (
     COST, TOKENS, REQUESTS, INTERNAL_ERRORS, LABEL_OVERFLOW, PAID_TIER_EQUIVALENT, GROUNDING_UNITS, HTTP_ATTEMPTS,
-    QUOTA_EXCEEDED, TIER_DOWNGRADES, REQUESTS_PACIFIC_DAY, COST_PACIFIC_MONTH,
+    QUOTA_EXCEEDED, TIER_DOWNGRADES, REQUESTS_PACIFIC_DAY, COST_PACIFIC_MONTH, WHATIF_COST,
 )
 HISTOGRAMS = (DURATION, TOKEN_USAGE, TIME_TO_FIRST_CHUNK_METRIC)
 GAUGES = (

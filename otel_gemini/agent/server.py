@@ -30,6 +30,7 @@ from otel_gemini.agent.http_pool import (
 from otel_gemini.agent.pipeline import ESTIMATE_LABEL, OUTCOMES, AgentStats, Pipeline
 from otel_gemini.agent.receiver import DEFAULT_MAX_REQUEST_BYTES, Gate, grpc_server, http_server
 from otel_gemini.exporters.prometheus import GeminiCollector, metrics_page
+from otel_gemini.page.serve import Page
 from otel_gemini.pricing import cache
 from otel_gemini.pricing.watch import TableWatcher
 from otel_gemini.settings import account
@@ -132,18 +133,22 @@ class _ObservabilityHandler(BoundedHandler):
         elif path == "/readyz":
             ready = self.agent.ready
             self._send(200 if ready else 503, "text/plain", b"ready\n" if ready else b"shutting down\n")
+        elif (page := self.agent.page.respond(path)) is not None:
+            self._answer(*page)
         else:
             self._send(404, "text/plain", b"/metrics, /healthz, /readyz\n")
 
-    def _send(self, status: int, content_type: str, body: bytes, headers: dict[str, str] | None = None) -> None:
+    def _answer(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
         self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        for name, value in (headers or {}).items():
+        for name, value in headers:
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
+
+    def _send(self, status: int, content_type: str, body: bytes, headers: dict[str, str] | None = None) -> None:
+        self._answer(status, [("Content-Type", content_type), *(headers or {}).items()], body)
 
 
 class Agent:
@@ -164,6 +169,8 @@ class Agent:
         if self.forwarder is not None:
             self.registry.register(ForwardCollector(self.forwarder))
         self.pusher: MetricPusher | None = None
+        self.page = Page(lambda: self.recorder)
+        """The page at ``/`` of the metrics listener (otel_gemini/page/), from the agent's own recorder."""
         self.ready = False
         self._stopped = threading.Event()
         self._servers: list[BoundedHTTPServer] = []
@@ -179,6 +186,7 @@ class Agent:
         metrics = BoundedHTTPServer((opts.metrics_host or opts.host, opts.metrics_port), handler,
                                     max_connections=opts.max_connections, idle_timeout_s=opts.idle_timeout_s)
         self.metrics_port = int(metrics.server_address[1])
+        self.page.start()
         self._run(metrics, "agent-metrics")
         front: Any = self.pipeline if self.forwarder is None else Tee(self.pipeline, self.forwarder.start())
         otlp_http = http_server(opts.host, opts.otlp_http_port, front, self.gate,
@@ -210,6 +218,7 @@ class Agent:
             self.forwarder.close(min(timeout, 10.0))
         if self.watcher is not None:
             self.watcher.stop()
+        self.page.history.stop()
         for server in reversed(self._servers):  # the OTLP receivers first, /metrics last
             server.shutdown()
             server.server_close()

@@ -372,6 +372,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     agent.add_argument("--prices", help="override file (as OTEL_GEMINI_PRICES)")
     agent.set_defaults(func=cmd_agent)
 
+    from otel_gemini.cli import report
+
+    report.add_parser(commands)
+
     args = parser.parse_args(argv)
     return int(args.func(args))
 

@@ -230,7 +230,9 @@ def run(port: int = 9464, host: str = "127.0.0.1", once: bool = False, loop: flo
         print()
         print(quota_table(instrumentor.telemetry.recorder))
         print()
-        print(f"metrics: http://{host}:{port}/metrics  (gemini_cost_usd_total, gemini_tokens_total, "
+        shown = instrumentor.prometheus_port or port
+        print(f"page:    http://{host}:{shown}/  (spend, breakdowns, what-if savings; no Grafana needed)")
+        print(f"metrics: http://{host}:{shown}/metrics  (gemini_cost_usd_total, gemini_tokens_total, "
               "gemini_requests_total, gen_ai_client_operation_duration_seconds, ...)")
         if once:
             return 0

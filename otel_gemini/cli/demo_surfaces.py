@@ -23,6 +23,8 @@ DEMO_OPTIONS = {
     # Declared limits (Google publishes none per model; a project's are on aistudio.google.com/rate-limit).
     "limits": f"gemini-3.8-flash:rpm=1000,tpm=1000000,rpd=10000;{FREE_MODEL}:rpm=15,tpm=250000,rpd=1000",
     "spend_cap_usd": "100",
+    # What the same traffic would cost on Batch, on Flex, with half of each prompt cached, on Flash-Lite (the page).
+    "whatif": "batch,flex,cache", "whatif_models": "gemini-3.5-flash-lite",
 }
 
 

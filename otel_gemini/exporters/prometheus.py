@@ -146,15 +146,33 @@ def unregister(collector: GeminiCollector, registry: CollectorRegistry = REGISTR
         pass
 
 
-def serve(port: int, host: str = "0.0.0.0", registry: CollectorRegistry = REGISTRY) -> int:
-    """Serve /metrics on ``port`` once per process (a second instrument() reuses it); returns the bound port."""
+def serve(
+    port: int, host: str = "0.0.0.0", registry: CollectorRegistry = REGISTRY,
+    page_recorder: Callable[[], Recorder] | None = None,
+) -> int:
+    """Serve /metrics on ``port`` once per process (a second instrument() reuses it); returns the bound port.
+
+    With ``page_recorder``, the same listener serves the page at ``/`` (otel_gemini/page/) from that recorder.
+    """
     with _servers_lock:
         if port in _servers and port != 0:
             return port
         server, _thread = start_http_server(port, addr=host, registry=registry)
+        if page_recorder is not None:
+            mount_page(server, page_recorder)
         bound = server.server_address[1]
         _servers[bound] = server
         return bound
+
+
+def mount_page(server: Any, recorder: Callable[[], Recorder]) -> None:
+    """Answer the page's paths before prometheus_client's app on a running wsgiref server (never fails serve())."""
+    try:
+        from otel_gemini.page.serve import Page, wsgi
+
+        server.set_app(wsgi(server.get_app(), Page(recorder).start()))
+    except Exception as failure:
+        _guard.report("page", failure)
 
 
 multiprocess_active = False

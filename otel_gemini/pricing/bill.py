@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from otel_gemini.pricing import engine
+from otel_gemini import _guard
+from otel_gemini.pricing import engine, whatif
 from otel_gemini.pricing.engine import Cost, CostLine
 from otel_gemini.pricing.table import RateCard
 from otel_gemini.usage import Usage
@@ -54,6 +55,8 @@ class Charge:
     response_model: str | None = None
     grounding: tuple[tuple[str, str, int], ...] = ()
     """(tool, unit, count) of billable grounding units, before any free allowance."""
+    whatif: tuple[tuple[str, Decimal], ...] = ()
+    """(scenario, dollars) of the whole response priced another way (pricing/whatif.py); empty unless opted in."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +152,21 @@ def _version_of(served_model: str, request_id: str) -> bool:
 
 
 def bill(pricer: Pricer, facts: Facts) -> Bill:
-    """Price one billed HTTP response: status first (failed, unmetered, unknown model), then tokens, then fees."""
+    """Price one billed HTTP response: status first (failed, unmetered, unknown model), then tokens, then fees.
+
+    With what-ifs configured (``pricer.whatif``), a priced response is priced again once per scenario, by the same
+    rules, and the amounts ride on its first charge (never added to its cost).
+    """
+    result = _bill(pricer, facts)
+    if pricer.whatif and result.status == engine.PRICED:
+        try:
+            result.charges[0].whatif = whatif.costs(pricer.whatif, facts, result, lambda other: _bill(pricer, other))
+        except Exception as failure:  # a scenario must never cost the real bill
+            _guard.report("whatif", failure)
+    return result
+
+
+def _bill(pricer: Pricer, facts: Facts) -> Bill:
     usage = facts.usage
     tier = engine.normalize_tier(facts.service_tier or (usage.service_tier if usage else None))
     if facts.http_failed:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 
 from otel_gemini import _guard
-from otel_gemini.pricing import engine, pacific
+from otel_gemini.pricing import engine, pacific, whatif
 from otel_gemini.pricing.bill import Facts, bill
 from otel_gemini.pricing.engine import Cost, CostLine
 from otel_gemini.pricing.specs import parse_billing_tier, parse_grounding_allowance, parse_tuned_models
@@ -75,6 +75,8 @@ class Pricer:
             self.learn_tuned(tuned, base)
         self.allowance = GroundingAllowance(grounding_allowance)
         self.markup = markup
+        self.whatif: tuple[whatif.Scenario, ...] = ()
+        """What-if scenarios every priced response is also billed under (OTEL_GEMINI_WHATIF); empty: none."""
 
     # -- which model, which plan -----------------------------------------------------------------------------
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import calendar
 
-from otel_gemini import semconv
-from otel_gemini.pricing import cache
+from otel_gemini import _guard, semconv
+from otel_gemini.pricing import cache, whatif
 from otel_gemini.pricing.pricer import Pricer
 from otel_gemini.pricing.watch import TableWatcher
 from otel_gemini.recording import Recorder
@@ -57,6 +57,13 @@ def books(
         loaded.table, billing_tier=settings.billing_tier, tuned_models=settings.tuned_models,
         grounding_allowance=settings.grounding_allowance, markup=settings.markup,
     )
+    pricer.whatif = whatif.parse(settings.whatif, settings.whatif_models, settings.whatif_cache_ratio)
+    for scenario in pricer.whatif:
+        if scenario.model is not None and pricer.resolve(scenario.model)[0] is None:
+            _guard.warn_once(
+                f"whatif-model:{scenario.model}", "otel-gemini: the what-if model %r is not in the price table; its "
+                "scenario counts every response at its actual cost (no saving).", scenario.model,
+            )
     recorder = Recorder(  # known_model reads pricer.table each time, so a model a new table adds gets its label
         model_label_limit=settings.model_label_limit, known_model=lambda m: pricer.table.normalize(m) is not None,
         attribution_keys=parse_metric_labels(settings.metric_labels) + extra_labels,

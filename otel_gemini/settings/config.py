@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from otel_gemini import attribution, semconv
+from otel_gemini.pricing import whatif
 from otel_gemini.pricing.specs import (  # noqa: F401 - re-exported: config is where settings are parsed
     BILLING_TIERS,
     parse_billing_tier,
@@ -51,6 +52,9 @@ class Settings:
     attributes_from_baggage: bool = False
     span_cost_attribute: bool = False
     """Also put the call's dollars on spans as ``gen_ai.usage.cost`` (the name other LLM tools read)."""
+    whatif: str = ""
+    whatif_models: str = ""
+    whatif_cache_ratio: str = "0.5"
 
 
 _ENV = {
@@ -77,6 +81,9 @@ _ENV = {
     "capture_content": "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT",
     "content_max_length": "OTEL_GEMINI_CONTENT_MAX_LENGTH",
     "spans": "OTEL_GEMINI_SPANS",
+    "whatif": "OTEL_GEMINI_WHATIF",
+    "whatif_models": "OTEL_GEMINI_WHATIF_MODELS",
+    "whatif_cache_ratio": "OTEL_GEMINI_WHATIF_CACHE_RATIO",
 }
 
 
@@ -154,7 +161,7 @@ def _spans(value: str) -> None:
         raise ValueError("expected auto, always or never (docs/coexistence.md)")
 
 
-_PARSERS = {
+_PARSERS: dict[str, Callable[[str], object]] = {
     "metric_labels": parse_metric_labels,
     "project": _project,
     "limits": limits.parse_limits,
@@ -163,6 +170,9 @@ _PARSERS = {
     "billing_tier": parse_billing_tier,
     "tuned_models": parse_tuned_models,
     "grounding_allowance": parse_grounding_allowance,
+    "whatif": whatif.parse,
+    "whatif_models": lambda models: whatif.parse("", models),
+    "whatif_cache_ratio": whatif.parse_ratio,
 }
 
 

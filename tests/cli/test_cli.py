@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -50,6 +51,7 @@ def test_demo_once_prints_a_cost_table() -> None:
     assert result.returncode == 0, result.stderr
     assert "gemini-2.5-pro" in result.stdout and "0.775000" in result.stdout
     assert "unpriced" in result.stdout and "unbilled (429)" in result.stdout
+    assert re.search(r"page: +http://127\.0\.0\.1:\d+/ ", result.stdout)  # the page's URL, with the bound port
     # Every surface of issue 4 shows in the table, none was skipped (the legacy SDK only where it is installed).
     for operation in ("embeddings", "count_tokens", "upload_file", "create_cache", "cache_storage", "get_batch",
                       "generate_images", "generate_videos", "create_interaction", "live_session"):

@@ -35,7 +35,8 @@ DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 CALL_METRICS = {
     "gemini_cost_usd_total", "gemini_tokens_total", "gemini_requests_total", "gemini_http_attempts_total",
     "gemini_quota_exceeded_total", "gemini_grounding_units_total", "gemini_cost_paid_tier_equivalent_usd_total",
-    "gemini_service_tier_downgrades_total", "gen_ai_client_operation_duration_seconds",
+    "gemini_service_tier_downgrades_total", "gemini_whatif_cost_usd_total",
+    "gen_ai_client_operation_duration_seconds",
     "gen_ai_client_operation_time_to_first_chunk_seconds", "gen_ai_client_token_usage",
 }
 MODEL_GAUGES = {"gemini_requests_pacific_day_total", "gemini_quota_limit", "gemini_cache_tokens",
