@@ -3,13 +3,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from otel_gemini.agent.server import Agent
-from tests.agent.test_agent import ONE_CALL, SEMCONV, agent, http_exporter, outcome, send, total  # noqa: F401
+from otel_gemini.agent.server import Agent, AgentOptions
+from tests.agent.test_agent import ONE_CALL, SEMCONV, http_exporter, outcome, send, total
+
+
+@pytest.fixture
+def agent() -> Iterator[Agent]:
+    with Agent(AgentOptions(otlp_grpc_port=0, otlp_http_port=0, metrics_port=0)) as running:
+        yield running
 
 
 @pytest.mark.parametrize(("attribute", "value", "reason"), [
