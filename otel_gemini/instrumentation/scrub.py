@@ -17,6 +17,7 @@ Only error paths pay: at the call's start the state keeps a reference to the key
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
 import traceback
@@ -30,8 +31,8 @@ MIN_SECRET = 8
 """Shorter "keys" are not scrubbed: replacing a 3-letter string everywhere would ruin messages, not protect them."""
 MIN_RUN = 16
 """The shortest run of request content removed from an error message."""
-MAX_SCANNED = 1_000_000
-"""Characters of request content compared per error (a bigger prompt's tail is not searched)."""
+SCANNED_FULLY = 100_000
+"""Characters of request content compared at every position; past them, runs of 2 × MIN_RUN − 1 or more are found."""
 _ENV_KEYS = ("GOOGLE_API_KEY", "GEMINI_API_KEY")
 
 
@@ -95,7 +96,13 @@ def for_call(api_key: Any, contents: Any) -> Scrubber:
 
 
 def _without_runs(message: str, texts: list[str]) -> str:
-    """``message`` with every run of >= MIN_RUN characters shared with ``texts`` replaced by one marker."""
+    """``message`` with every run of >= MIN_RUN characters shared with ``texts`` replaced by one marker.
+
+    The message's MIN_RUN-grams are indexed (a message is short; a prompt can be megabytes). The first
+    :data:`SCANNED_FULLY` characters of the texts are looked up at every position; past them, every MIN_RUN-th
+    position, which still finds every shared run of 2 × MIN_RUN − 1 characters or more: each hit is then extended
+    both ways, so an error path never pays more than a few tens of milliseconds for a huge prompt.
+    """
     n = MIN_RUN
     if len(message) < n:
         return message
@@ -103,17 +110,18 @@ def _without_runs(message: str, texts: list[str]) -> str:
     for i in range(len(message) - n + 1):
         grams.setdefault(message[i:i + n], []).append(i)
     covered = bytearray(len(message))
-    budget = MAX_SCANNED
     for text in texts:
-        text = text[:budget]
-        budget -= len(text)
-        for j in range(len(text) - n + 1):
+        full = min(len(text), SCANNED_FULLY)
+        for j in itertools.chain(range(full - n + 1), range(full, len(text) - n + 1, n)):
             hits = grams.get(text[j:j + n])
-            if hits:
-                for i in hits:
-                    covered[i:i + n] = b"\x01" * n
-        if budget <= 0:
-            break
+            for i in hits or ():
+                start, end, back = i, i + n, j
+                while start > 0 and back > 0 and message[start - 1] == text[back - 1]:
+                    start, back = start - 1, back - 1
+                ahead = j + n
+                while end < len(message) and ahead < len(text) and message[end] == text[ahead]:
+                    end, ahead = end + 1, ahead + 1
+                covered[start:end] = b"\x01" * (end - start)
     if not any(covered):
         return message
     out: list[str] = []

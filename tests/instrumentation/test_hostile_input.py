@@ -7,15 +7,18 @@ FakeGemini, the real google-genai client.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from google.genai import errors
-from opentelemetry.sdk.trace import SpanProcessor
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from prometheus_client import REGISTRY, generate_latest
 
+import otel_gemini
 from otel_gemini import semconv
 from otel_gemini.recording import Recorder
 from otel_gemini.testing import Reply, error, response, stream, usage
@@ -55,6 +58,34 @@ def test_a_failing_span_processor_costs_the_span_never_the_count(fake, client, t
     assert telemetry.prom("gemini_requests_total", gemini_pricing_status="priced") == 2
     assert telemetry.exact("gemini_cost_usd_total") == 2 * COST_1000_IN_200_OUT
     assert telemetry.prom("otel_gemini_internal_errors_total", component="span") == 2
+
+
+class _BrokenTracerProvider(TracerProvider):
+    """A real provider whose tracers' ``start_span`` raises (a misconfigured vendor SDK, a sampler bug)."""
+
+    def get_tracer(self, *args: Any, **kwargs: Any) -> Any:
+        tracer = super().get_tracer(*args, **kwargs)
+
+        def start_span(*_args: Any, **_kwargs: Any) -> Any:
+            raise RuntimeError("tracer broken")
+
+        tracer.start_span = start_span  # type: ignore[method-assign]
+        return tracer
+
+
+def test_a_tracer_whose_start_span_raises_costs_the_span_never_the_count(fake, client) -> None:
+    otel_gemini.uninstrument()
+    instrumentor = otel_gemini.instrument(tracer_provider=_BrokenTracerProvider(), meter_provider=MeterProvider())
+    try:
+        fake.push(_reply(), _reply())
+        assert client.models.generate_content(model=MODEL, contents="hi").text == "hello"
+        assert asyncio.run(client.aio.models.generate_content(model=MODEL, contents="hi")).text == "hello"
+        recorder = instrumentor.telemetry.recorder
+        assert sum(recorder.counters[semconv.REQUESTS].values()) == 2
+        assert sum(recorder.counters[semconv.COST].values()) == 2 * COST_1000_IN_200_OUT
+        assert recorder.counters[semconv.INTERNAL_ERRORS] == {("span",): 2}
+    finally:
+        otel_gemini.uninstrument()
 
 
 def _bad(**counts: Any) -> Reply:
