@@ -120,7 +120,8 @@ class RefusedUsage(ValueError):
     """A usage whose counts cannot be a bill; ``reason`` is one of NEGATIVE, NOT_INTEGER, TOO_LARGE."""
 
     def __init__(self, reason: str, field_name: str) -> None:
-        super().__init__(f"usageMetadata.{field_name} is {reason.replace('_', ' ')}")
+        where = field_name if "." in field_name else f"usageMetadata.{field_name}"  # a wire field, or a dialect's key
+        super().__init__(f"{where} is {reason.replace('_', ' ')}")
         self.reason = reason
 
 

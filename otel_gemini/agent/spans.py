@@ -102,7 +102,7 @@ def _sane(value: Any) -> int | None:
             return None
     elif not isinstance(value, (int, float)):
         return None
-    return validated_count(value, "span attribute")
+    return validated_count(value, "a gen_ai.usage.* span attribute")
 
 
 def _count(attributes: Mapping[str, Any], keys: tuple[str, ...]) -> int | None:
