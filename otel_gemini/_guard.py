@@ -24,6 +24,7 @@ logger = logging.getLogger("otel_gemini")
 _lock = threading.Lock()
 _logged: set[tuple[str, str]] = set()
 _counter: Callable[[str], None] | None = None
+_refusals: Callable[[str, str], None] | None = None
 
 NAMED_PER_FAMILY = 5
 """Distinct values of one family named in full; after them, a summary with a count."""
@@ -53,6 +54,27 @@ _families: OrderedDict[str, _Family] = OrderedDict()
 def set_error_counter(counter: Callable[[str], None] | None) -> None:
     global _counter
     _counter = counter
+
+
+def set_refusal_counter(counter: Callable[[str, str], None] | None) -> None:
+    """Where :func:`refuse` counts (``otel_gemini_refused_total{what, reason}``): the process's Recorder."""
+    global _refusals
+    _refusals = counter
+
+
+def refuse(what: str, reason: str, detail: str) -> None:
+    """Count a value from outside refused as data (a negative token count, a negative amount) and log it once per
+    (what, reason). ``detail`` names the field, never the value's context (a request, a key)."""
+    try:
+        if _refusals is not None:
+            _refusals(what, reason)
+        warn_once(
+            f"refused_{what}:{reason}",
+            "otel-gemini: refused a %s (%s); it is not priced or counted as tokens. Further refusals are counted in "
+            "otel_gemini_refused_total{what=%r, reason=%r} and not logged.", what, detail, what, reason,
+        )
+    except Exception:  # pragma: no cover - the guard itself must never raise
+        pass
 
 
 def report(component: str, error: BaseException) -> None:

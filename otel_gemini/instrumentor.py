@@ -114,6 +114,7 @@ class GeminiInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         table = loaded.table
         recorder, pricer = account.books(settings, loaded)
         _guard.set_error_counter(lambda component: recorder.count(semconv.INTERNAL_ERRORS, (component,)))
+        _guard.set_refusal_counter(lambda what, reason: recorder.count(semconv.REFUSED, (what, reason)))
         if table_failure is not None:
             _guard.report("price_table", table_failure)
         checked = calendar.timegm(table.checked_on.timetuple())

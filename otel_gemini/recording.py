@@ -112,6 +112,10 @@ COMBINATION_OVERFLOW = "_combination"
 """``otel_gemini_label_overflow_total{label}`` of a call whose combination of user-controlled labels overflowed."""
 
 
+_NEGATIVE_AMOUNT = ("amount", "negative")
+"""``otel_gemini_refused_total`` of a negative increment (usage.py refuses negative counts before this)."""
+
+
 class Recorder:
     """The process's aggregates, updated once per finished call under one lock."""
 
@@ -203,6 +207,10 @@ class Recorder:
     def _add(self, metric: semconv.MetricDef, key: tuple[str, ...], amount: Decimal | int) -> None:
         if metric.attributed:
             key += self._attr
+        if amount < 0:  # no counter ever goes down: Prometheus would read a reset and invent an increase
+            refused = self.counters[semconv.REFUSED]
+            refused[_NEGATIVE_AMOUNT] = refused.get(_NEGATIVE_AMOUNT, 0) + 1
+            return
         series = self.counters[metric]
         series[key] = series.get(key, 0) + amount
 

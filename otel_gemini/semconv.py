@@ -207,6 +207,11 @@ LABEL_OVERFLOW = MetricDef(
     "otel_gemini.label_overflow", "{value}", "otel_gemini_label_overflow_total", "counter",
     "Label values replaced by _other because a label reached its distinct-value cap.", ("label",),
 )
+REFUSED = MetricDef(
+    "otel_gemini.refused", "{value}", "otel_gemini_refused_total", "counter",
+    "Values from outside refused as data (a negative or impossible token count, a negative amount), by why.",
+    ("what", "reason"),
+)
 
 PAID_TIER_EQUIVALENT = MetricDef(
     "gemini.cost.paid_tier_equivalent.usd", "{USD}", "gemini_cost_paid_tier_equivalent_usd_total", "counter",
@@ -304,7 +309,7 @@ WHATIF_COST = MetricDef(
 
 COUNTERS = (
     COST, TOKENS, REQUESTS, INTERNAL_ERRORS, LABEL_OVERFLOW, PAID_TIER_EQUIVALENT, GROUNDING_UNITS, HTTP_ATTEMPTS,
-    QUOTA_EXCEEDED, TIER_DOWNGRADES, REQUESTS_PACIFIC_DAY, COST_PACIFIC_MONTH, WHATIF_COST,
+    REFUSED, QUOTA_EXCEEDED, TIER_DOWNGRADES, REQUESTS_PACIFIC_DAY, COST_PACIFIC_MONTH, WHATIF_COST,
 )
 HISTOGRAMS = (DURATION, TOKEN_USAGE, TIME_TO_FIRST_CHUNK_METRIC)
 GAUGES = (
@@ -319,3 +324,12 @@ ALL_LABELS = frozenset(label for metric in COUNTERS + HISTOGRAMS + GAUGES for la
 def prometheus_label(attribute: str) -> str:
     """OTel attribute name -> Prometheus label name, as the OTel Prometheus exporter converts it."""
     return attribute.replace(".", "_")
+
+# -- the exception event, written by otel-gemini itself so its message and stack can be scrubbed (scrub.py) --------
+EXCEPTION_EVENT = "exception"
+EXCEPTION_TYPE = "exception.type"
+EXCEPTION_MESSAGE = "exception.message"
+EXCEPTION_STACKTRACE = "exception.stacktrace"
+EXCEPTION_ESCAPED = "exception.escaped"
+REDACTED_API_KEY = "[REDACTED:api_key]"
+REDACTED_CONTENT = "[REDACTED:content]"

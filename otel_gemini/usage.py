@@ -10,6 +10,12 @@ never overlap and add up to ``totalTokenCount``, so the overlap is resolved here
 * ``output``     candidate tokens without thoughts, per modality (IMAGE/AUDIO output bill at their own rates)
 * ``reasoning``  thinking tokens (``thoughtsTokenCount``)
 
+Counts come from outside (a response body, an OTLP span, a file) and are validated here, once, for every door:
+a count must be a whole number between 0 and :data:`MAX_TOKENS`. A usage with any other count is *refused* for
+pricing (the response prices as unmetered: no tokens, no dollars), counted on
+``otel_gemini_refused_total{what="usage", reason}`` and logged once (docs/validation.md): a negative count would
+move a counter backwards, and an impossible one would book spend nobody incurred.
+
 This module knows nothing of the SDK or of OpenTelemetry: it reads camelCase dicts (the wire format, OTLP
 agents, ``otel-gemini price --usage``), snake_case dicts, and the SDK's pydantic objects alike.
 """
@@ -19,6 +25,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from otel_gemini import _guard
 
 MODALITIES = ("text", "image", "audio", "video", "document")
 
@@ -100,6 +108,47 @@ _FIELDS = {
 }
 
 
+MAX_TOKENS = 10_000_000
+"""The largest token count one response may report: five times the largest context window any Gemini model has
+had (2,097,152, Gemini 1.5 Pro) plus its output limit. Above it a count is not a bill but an error or an attack."""
+
+NEGATIVE, NOT_INTEGER, TOO_LARGE = "negative", "not_integer", "too_large"
+"""The ``reason`` label of ``otel_gemini_refused_total{what="usage"}``."""
+
+
+class RefusedUsage(ValueError):
+    """A usage whose counts cannot be a bill; ``reason`` is one of NEGATIVE, NOT_INTEGER, TOO_LARGE."""
+
+    def __init__(self, reason: str, field_name: str) -> None:
+        where = field_name if "." in field_name else f"usageMetadata.{field_name}"  # a wire field, or a dialect's key
+        super().__init__(f"{where} is {reason.replace('_', ' ')}")
+        self.reason = reason
+
+
+def validated_count(value: Any, name: str) -> int:
+    """A validated token count: ints, integral floats and the decimal strings of proto3 JSON int64 pass."""
+    if type(value) is not int:  # the fast path: the SDK's and JSON's counts are ints
+        if value is None:
+            return 0
+        if isinstance(value, bool):
+            raise RefusedUsage(NOT_INTEGER, name)
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        elif isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            if len(value.strip().lstrip("-")) > 12:  # int() of a huge string costs time (and past 4,300 digits fails)
+                raise RefusedUsage(TOO_LARGE, name)
+            value = int(value)
+        elif isinstance(value, int):
+            value = int(value)
+        else:
+            raise RefusedUsage(NOT_INTEGER, name)
+    if value < 0:
+        raise RefusedUsage(NEGATIVE, name)
+    if value > MAX_TOKENS:
+        raise RefusedUsage(TOO_LARGE, name)
+    return value
+
+
 def _getter(usage_metadata: Any) -> Any:
     if isinstance(usage_metadata, (dict, Mapping)):  # dict first: a C check; the ABC check costs a microsecond
         def get(name: str) -> Any:
@@ -118,10 +167,11 @@ def _modality_counts(details: Any) -> dict[str, int]:
             modality, count = item.get("modality"), item.get("tokenCount", item.get("token_count"))
         else:
             modality, count = getattr(item, "modality", None), getattr(item, "token_count", None)
+        count = validated_count(count, "tokenCount")
         name = getattr(modality, "value", modality)
         key = _MODALITY_NAMES.get(str(name).upper(), "text") if name is not None else "text"
         if count:
-            counts[key] = counts.get(key, 0) + int(count)
+            counts[key] = counts.get(key, 0) + count
     return counts
 
 
@@ -188,21 +238,34 @@ def _subtract(whole: dict[str, int], part: dict[str, int]) -> dict[str, int]:
     return {m: c for m, c in rest.items() if c}
 
 
-def extract_usage(usage_metadata: Any) -> Usage | None:
-    """Split one response's usage into disjoint classes; ``None`` when the response carried no usage."""
+def extract_usage(usage_metadata: Any, *, strict: bool = False) -> Usage | None:
+    """Split one response's usage into disjoint classes; ``None`` when the response carried no usage, or carried
+    counts that cannot be a bill (refused: counted and logged once; ``strict`` raises :class:`RefusedUsage`)."""
     if usage_metadata is None:
         return None
+    try:
+        return _extract(usage_metadata)
+    except RefusedUsage as refused:
+        if strict:
+            raise
+        _guard.refuse("usage", refused.reason, str(refused))
+        return None
+
+
+def _extract(usage_metadata: Any) -> Usage | None:
     get = _getter(usage_metadata)
-    prompt = int(get("prompt_token_count") or 0)
-    cached = min(int(get("cached_content_token_count") or 0), prompt)
-    candidates = int(get("candidates_token_count") or get("response_token_count") or 0)
-    thoughts = int(get("thoughts_token_count") or 0)
-    tool_use = int(get("tool_use_prompt_token_count") or 0)
-    total = get("total_token_count")
+    prompt = validated_count(get("prompt_token_count"), "promptTokenCount")
+    cached = min(validated_count(get("cached_content_token_count"), "cachedContentTokenCount"), prompt)
+    candidates = validated_count(get("candidates_token_count"), "candidatesTokenCount") or validated_count(
+        get("response_token_count"), "responseTokenCount")
+    thoughts = validated_count(get("thoughts_token_count"), "thoughtsTokenCount")
+    tool_use = validated_count(get("tool_use_prompt_token_count"), "toolUsePromptTokenCount")
+    raw_total = get("total_token_count")
+    total = None if raw_total is None else validated_count(raw_total, "totalTokenCount")
     if not (prompt or candidates or thoughts or tool_use or total):
         return None
     # Some backends count thoughts inside candidates; the identity tells which (billing reference §1.1).
-    if thoughts and total is not None and prompt + candidates + tool_use == int(total) and candidates >= thoughts:
+    if thoughts and total is not None and prompt + candidates + tool_use == total and candidates >= thoughts:
         candidates -= thoughts
 
     prompt_details = _fit(_modality_counts(get("prompt_tokens_details") or get("prompt_token_details")), prompt)

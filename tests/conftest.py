@@ -71,6 +71,7 @@ class Telemetry:
     spans_exporter: InMemorySpanExporter
     metric_reader: InMemoryMetricReader
     instrumentor: Any
+    tracer_provider: Any = None
 
     def spans(self) -> list[ReadableSpan]:
         return list(self.spans_exporter.get_finished_spans())
@@ -124,7 +125,7 @@ def telemetry() -> Iterator[Telemetry]:
     otel_gemini.uninstrument()
     instrumentor = otel_gemini.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
     try:
-        yield Telemetry(exporter, reader, instrumentor)
+        yield Telemetry(exporter, reader, instrumentor, tracer_provider)
     finally:
         otel_gemini.uninstrument()
         meter_provider.shutdown()

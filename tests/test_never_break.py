@@ -89,7 +89,7 @@ def test_recorder_failure_is_caught_counted_logged_once(fake, client, telemetry,
     assert "recorder-broken" not in caplog.text  # messages are not logged: they could quote a request
 
 
-def test_tracer_that_raises_leaves_the_call_uninstrumented(fake, client, telemetry, monkeypatch) -> None:
+def test_tracer_that_raises_costs_the_span_not_the_count(fake, client, telemetry, monkeypatch) -> None:
     def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("tracer broken")
 
@@ -98,7 +98,8 @@ def test_tracer_that_raises_leaves_the_call_uninstrumented(fake, client, telemet
     assert client.models.generate_content(model=MODEL, contents="hi").text == "hello"
     fake.push(Reply(chunks=stream(["a", "b"], model_version=MODEL)))
     assert [c.text for c in client.models.generate_content_stream(model=MODEL, contents="hi")] == ["a", "b"]
-    assert telemetry.prom("otel_gemini_internal_errors_total", component="start") == 2
+    assert telemetry.prom("otel_gemini_internal_errors_total", component="span") == 2
+    assert telemetry.prom("gemini_requests_total") == 2  # metrics do not depend on the tracing pipeline
 
 
 def test_garbage_usage_is_caught(fake, client, telemetry) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from otel_gemini import semconv
+from otel_gemini.usage import MAX_TOKENS as USAGE_MAX_TOKENS
 from otel_gemini.usage import MODALITIES
 
 OTEL_SEMCONV, OTEL_SEMCONV_LEGACY = "otel-semconv", "otel-semconv-legacy"
@@ -23,7 +24,7 @@ GAP_NO_MODALITY_SPLIT = "no_modality_split"
 GAP_PLATFORM_ASSUMED = "platform_assumed"
 """Neither server.address nor the provider named the backend: priced as the Developer API."""
 
-MAX_TOKENS = 10**12  # no single call has a trillion tokens; larger values are hostile or corrupt
+MAX_TOKENS = USAGE_MAX_TOKENS  # beyond any context window: refused as hostile or corrupt (usage.py)
 MAX_TEXT = 256
 HEX_TH = re.compile(r"[0-9a-f]{1,14}")
 

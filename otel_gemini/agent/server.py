@@ -182,6 +182,7 @@ class Agent:
         if opts.push_metrics_otlp_endpoint:  # first: a bad URL fails before anything is bound
             self.pusher = MetricPusher(self.recorder, opts.push_metrics_otlp_endpoint, opts.push_interval_s)
         _guard.set_error_counter(lambda component: self.recorder.count(semconv.INTERNAL_ERRORS, (component,)))
+        _guard.set_refusal_counter(lambda what, reason: self.recorder.count(semconv.REFUSED, (what, reason)))
         handler = type("Handler", (_ObservabilityHandler,), {"agent": self})
         metrics = BoundedHTTPServer((opts.metrics_host or opts.host, opts.metrics_port), handler,
                                     max_connections=opts.max_connections, idle_timeout_s=opts.idle_timeout_s)
@@ -224,6 +225,7 @@ class Agent:
             server.server_close()
         self._stopped.set()
         _guard.set_error_counter(None)
+        _guard.set_refusal_counter(None)
         return drained
 
     def serve_until_signalled(self) -> int:

@@ -12,7 +12,6 @@ Knows nothing of OTLP or protobuf (the receiver flattens spans first) and never 
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlsplit
 
-from otel_gemini import semconv
+from otel_gemini import _guard, semconv
 from otel_gemini.agent import dialect_names
 from otel_gemini.agent.dialect_names import (  # noqa: F401 - the dialect and gap names are public here too
     CACHE_KEYS,
@@ -56,6 +55,7 @@ from otel_gemini.agent.dialect_names import (  # noqa: F401 - the dialect and ga
     URL_KEYS,
     VERTEX,
 )
+from otel_gemini.usage import RefusedUsage, validated_count
 
 
 @dataclass(slots=True)
@@ -87,20 +87,22 @@ class GenAISpan:
 # -- defensive readers: a wrong type or an absurd value is "absent" ----------------------------------------------
 
 def _sane(value: Any) -> int | None:
-    """A token count: int, integral float or digit string, 0 … 10^12; bools, negatives and junk are absent."""
-    if type(value) is int:  # the common case first: OTLP int_value
-        return value if 0 <= value <= MAX_TOKENS else None
+    """A token count: int, integral float or digit string, 0 … MAX_TOKENS; bools and non-numbers are absent.
+
+    A number that cannot be a count (negative, fractional, beyond any context window) is not absent but refused
+    (usage.RefusedUsage): the span is then unmetered and the refusal counted, never priced on the other counts.
+    """
+    if type(value) is int and 0 <= value <= MAX_TOKENS:  # the common case first: OTLP int_value
+        return value
     if value is None or isinstance(value, bool):
         return None
-    if isinstance(value, int):
-        number = value
-    elif isinstance(value, float) and math.isfinite(value) and value.is_integer():
-        number = int(value)
-    elif isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 13:
-        number = int(value)
-    else:
+    if isinstance(value, str):
+        digits = value.strip()
+        if not (digits.isascii() and digits.lstrip("-").isdigit()):
+            return None
+    elif not isinstance(value, (int, float)):
         return None
-    return number if 0 <= number <= MAX_TOKENS else None
+    return validated_count(value, "a gen_ai.usage.* span attribute")
 
 
 def _count(attributes: Mapping[str, Any], keys: tuple[str, ...]) -> int | None:
@@ -376,12 +378,16 @@ def _read(span: Any) -> GenAISpan | None:
     if platform is None:
         return None
     dialect = _dialect(attributes, namespaces, resource, scope)
-    usage, gaps = _usage(attributes, dialect)
+    try:
+        usage, gaps = _usage(attributes, dialect)
+        grounding_units = _count(attributes, (semconv.GROUNDING_UNIT_COUNT,)) or 0
+        search_queries = _count(attributes, (semconv.GROUNDING_SEARCH_QUERIES,)) or 0
+    except RefusedUsage as refused:  # counts that cannot be a bill: unmetered, counted, never half-priced
+        _guard.refuse("usage", refused.reason, str(refused))
+        usage, gaps, grounding_units, search_queries = None, [], 0, 0
     if assumed:
         gaps.append(GAP_PLATFORM_ASSUMED)
     operation = _text(attributes, (semconv.OPERATION, "llm.request.type")) or semconv.OP_GENERATE_CONTENT
-    grounding_units = _count(attributes, (semconv.GROUNDING_UNIT_COUNT,)) or 0
-    search_queries = _count(attributes, (semconv.GROUNDING_SEARCH_QUERIES,)) or 0
     return GenAISpan(
         operation=operation,
         provider=semconv.PROVIDER_VERTEX if platform == "vertex_ai" else semconv.PROVIDER_GEMINI,

@@ -17,7 +17,7 @@ from typing import Any
 
 from otel_gemini.pricing import cache, compare, compare_report, engine, pacific, peers
 from otel_gemini.pricing import table as price_table
-from otel_gemini.usage import extract_usage
+from otel_gemini.usage import RefusedUsage, extract_usage
 
 STALE_AFTER_DAYS = 60
 
@@ -134,7 +134,11 @@ def cmd_price(args: argparse.Namespace) -> int:
     with open(args.usage, encoding="utf-8") as handle:
         document = json.load(handle)
     usage_metadata = document.get("usageMetadata", document.get("usage_metadata", document))
-    usage = extract_usage(usage_metadata)
+    try:
+        usage = extract_usage(usage_metadata, strict=True)
+    except RefusedUsage as refused:  # data from outside: a count that cannot be a bill is not priced
+        print(f"refused: {refused} (docs/validation.md); not priced", file=sys.stderr)
+        return 2
     served = document.get("modelVersion")
     model = args.model or served
     pricer = Pricer(table, billing_tier="free" if args.free_tier else "tier1", tuned_models=args.tuned_models or "",

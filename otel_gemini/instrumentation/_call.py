@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import INVALID_SPAN, SpanKind, Status, StatusCode
 
 from otel_gemini import _guard, attribution, semconv
+from otel_gemini.instrumentation import scrub
 from otel_gemini.instrumentation._span_attributes import error_type_of, span_attributes
 from otel_gemini.instrumentation._telemetry import Telemetry
 from otel_gemini.pricing import engine
@@ -96,6 +97,16 @@ def body_tier(state: CallState, _method: str, _path: str, body: dict[str, Any]) 
         state.hops[-1].body_tier = str(tier)
 
 
+def _open_span(telemetry: Telemetry, name: str, attributes: dict[str, Any]) -> Any:
+    """The call's span, or a non-recording one when the tracing pipeline fails (a tracer's ``start_span`` or a
+    processor's ``on_start`` raising): a failing tracer costs the span, never the call's count or its cost."""
+    try:
+        return telemetry.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
+    except Exception as failure:
+        _guard.report("span", failure)
+        return INVALID_SPAN
+
+
 class CallState:
     """One SDK call in flight; ``finish`` runs exactly once, whichever path ends the call."""
 
@@ -103,7 +114,7 @@ class CallState:
         "telemetry", "operation", "request_model", "endpoint", "span", "started", "wall_started", "hops",
         "first_chunk_at", "finished", "last_response", "charges", "on_raw", "chunk_hook", "unmetered_status",
         "context", "attempts", "quota", "rpc_status", "requested_tier", "attribution",
-        "owns_span", "finish_hooks",
+        "owns_span", "finish_hooks", "api_key", "request_contents", "_scrubber",
     )
 
     def __init__(
@@ -149,15 +160,26 @@ class CallState:
         if self.attribution:
             for key, value in self.attribution.items():
                 attributes[attribution.SPAN_ATTRIBUTE_PREFIX + key] = value
+        self.api_key: Any = None
+        """The client's API key (a reference): scrubbed from whatever an error makes us export (scrub.py)."""
+        self.request_contents: Any = None
+        """The request's contents when content is not captured: their runs are scrubbed from error messages."""
+        self._scrubber: scrub.Scrubber | None = None
         self.finish_hooks: list[Any] = []
         """``hook(state, result, error)`` run at finish before the span ends (content capture)."""
         self.owns_span = span is None
         """False when the call reports on a span it did not open (another instrumentation's; coexist.py)."""
         if span is None:
-            span = telemetry.tracer.start_span(f"{operation} {request_model}", kind=SpanKind.CLIENT, attributes=attributes)
+            span = _open_span(telemetry, f"{operation} {request_model}", attributes)
         self.span = span
         self.wall_started = time.time()
         self.started = time.perf_counter()
+
+    def scrubber(self) -> scrub.Scrubber:
+        """Built on the first error only: the success path keeps two references and nothing more."""
+        if self._scrubber is None:
+            self._scrubber = scrub.for_call(self.api_key, self.request_contents)
+        return self._scrubber
 
     # -- hops ----------------------------------------------------------------------------------------------
 
@@ -283,22 +305,36 @@ class CallState:
                 trace=(context.trace_id, context.span_id) if context.trace_flags.sampled else None,
             )
         )
+        self._report_on_span(error, error_type, status, response_model, result, ttfc, abandoned)
+
+    def _report_on_span(
+        self, error: BaseException | None, error_type: str, status: str, response_model: str, result: Any,
+        ttfc: float | None, abandoned: bool,
+    ) -> None:
+        """Attributes, the exception and the end: a failing span processor (``on_end``) or exporter costs the span,
+        never the call's metrics (recorded before) nor its content hooks."""
         span = self.span
-        if span.is_recording():
-            span.set_attributes(span_attributes(
-                self.charges, status, response_model, result, ttfc, len(self.hops),
-                self.telemetry.settings.span_cost_attribute,
-            ))
-            if abandoned:
-                span.set_attribute(semconv.STREAM_ABANDONED, True)
-            if error is not None and self.owns_span:
-                span.set_attribute(semconv.ERROR_TYPE, error_type)
-                span.set_status(Status(StatusCode.ERROR, error_type))
-                span.record_exception(error)
+        try:
+            if span.is_recording():
+                span.set_attributes(span_attributes(
+                    self.charges, status, response_model, result, ttfc, len(self.hops),
+                    self.telemetry.settings.span_cost_attribute,
+                ))
+                if abandoned:
+                    span.set_attribute(semconv.STREAM_ABANDONED, True)
+                if error is not None and self.owns_span:
+                    span.set_attribute(semconv.ERROR_TYPE, error_type)
+                    span.set_status(Status(StatusCode.ERROR, error_type))
+                    scrub.record_exception(span, error, self.scrubber())
+        except Exception as failure:
+            _guard.report("span", failure)
         for hook in self.finish_hooks:
             try:
                 hook(self, result, error)
             except Exception as failure:
                 _guard.report("finish_hook", failure)
         if self.owns_span:
-            span.end()
+            try:
+                span.end()
+            except Exception as failure:
+                _guard.report("span", failure)

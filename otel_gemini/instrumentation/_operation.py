@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from opentelemetry import context, trace
 
 from otel_gemini import _guard, semconv
-from otel_gemini.instrumentation import _kit, coexist
+from otel_gemini.instrumentation import _kit, coexist, content
 from otel_gemini.instrumentation._call import CallState, Endpoint, current_call
 from otel_gemini.instrumentation._telemetry import Telemetry
 from otel_gemini.pricing import engine
@@ -131,6 +131,9 @@ def start(telemetry: Telemetry, op: Operation, instance: Any, args: tuple[Any, .
         api_client = getattr(instance, "_api_client", None)
         state = CallState(telemetry, op.name, model, endpoint_of(api_client), op.stream, op.unmetered_status,
                           span=coexist.span_for_call(telemetry.settings))
+        state.api_key = getattr(api_client, "api_key", None)
+        if content.mode(telemetry.settings) == "NO_CONTENT":
+            state.request_contents = kwargs.get("contents", args[0] if args else None)
         if op.on_raw is not None:
             state.on_raw = functools.partial(op.on_raw, state)
         if op.on_chunk is not None:

@@ -28,7 +28,7 @@ from opentelemetry.trace import Span
 
 from otel_gemini import _guard, semconv
 from otel_gemini.billing import quota
-from otel_gemini.instrumentation import _kit
+from otel_gemini.instrumentation import _kit, scrub
 from otel_gemini.instrumentation._call import CallState, current_call
 from otel_gemini.instrumentation._telemetry import Telemetry
 
@@ -71,6 +71,8 @@ def _record(state: CallState, error: BaseException | None) -> None:
         code = getattr(error, "code", None)
         status = str(code) if isinstance(code, int) and type(error).__module__.startswith("google.") else ""
         parsed = quota.parse(getattr(error, "details", None)) if status else None
+        if parsed is not None:  # a body can echo the key (in a quota id, a dimension, a reason): never exported
+            parsed = scrub.rpc_error(parsed, state.scrubber())
         rpc = parsed.status if parsed is not None else ""
     attempts.append((status, rpc, FINAL))
     if loop is not None and loop.state is state:

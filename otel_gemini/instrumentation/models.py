@@ -74,6 +74,9 @@ def _start(
             telemetry, semconv.OP_GENERATE_CONTENT, _model_name(model), endpoint_of(instance._api_client), stream,
             span=coexist.span_for_call(telemetry.settings, outside),
         )
+        state.api_key = getattr(instance._api_client, "api_key", None)
+        if content.mode(telemetry.settings) == "NO_CONTENT":
+            state.request_contents = kwargs.get("contents")
         content.request(state, kwargs)
         state.on_raw = functools.partial(body_tier, state)  # the tier in usageMetadata when no header says
         state.on_raw.needle = '"serviceTier"'  # type: ignore[attr-defined]
@@ -81,7 +84,10 @@ def _start(
         if config is not None:
             state.requested_tier = requested_tier(config)
             if state.span.is_recording():
-                state.span.set_attributes(request_attributes(config))
+                try:
+                    state.span.set_attributes(request_attributes(config))
+                except Exception as failure:  # a failing span costs its attributes, never the call's count
+                    _guard.report("span", failure)
         return state
     except Exception as failure:
         _guard.report("start", failure)

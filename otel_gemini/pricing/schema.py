@@ -30,6 +30,14 @@ class PriceTableError(ValueError):
     """The price file does not follow docs/price-table-format.md."""
 
 
+MAX_PRICE = Decimal(100_000)
+"""The largest price (dollars per 1M tokens, per unit, per hour, per 1,000 grounded prompts) or factor a table may
+carry: 800 times the dearest price Google has published. A file with more is a typo or an attack, and 1e308
+dollars would export +Inf on every cost series."""
+MAX_DECIMALS = 12
+"""Decimal places a price may have (the table's own have at most 4): beyond that a "price" is noise."""
+
+
 def _fail(path: str, problem: str) -> None:
     raise PriceTableError(f"{path}: {problem}")
 
@@ -43,6 +51,10 @@ def _money(value: Any, path: str) -> None:
         _fail(path, f"not a decimal number: {value!r}")
     if not amount.is_finite() or amount < 0:
         _fail(path, f"must be a finite amount >= 0, got {value!r}")
+    if amount > MAX_PRICE:
+        _fail(path, f"must be at most {MAX_PRICE} (dollars per 1M tokens, per unit or a factor), got {value!r}")
+    if -int(amount.as_tuple().exponent) > MAX_DECIMALS:
+        _fail(path, f"at most {MAX_DECIMALS} decimal places, got {value!r}")
 
 
 def _day(value: Any, path: str) -> date:

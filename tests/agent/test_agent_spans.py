@@ -17,7 +17,7 @@ import pytest
 
 from otel_gemini.agent import spans
 from otel_gemini.agent.spans import GenAISpan, read, sample_weight
-from otel_gemini.usage import extract_usage
+from otel_gemini.usage import MAX_TOKENS, extract_usage
 
 DEV = "generativelanguage.googleapis.com"
 
@@ -329,17 +329,30 @@ def test_errors_duration_and_tier() -> None:
     assert read_ok(span({**base, "gemini.service_tier": "default"})).service_tier is None
 
 
-def test_malformed_counts_are_ignored_field_by_field() -> None:
+def test_non_numeric_counts_are_ignored_field_by_field() -> None:
     got = read_ok(span({
         "gen_ai.provider.name": "gcp.gemini", "gen_ai.request.model": ["gemini-2.5-flash"],
         "gen_ai.response.model": "gemini-2.5-flash", "gen_ai.usage.input_tokens": "abc",
         "gen_ai.usage.prompt_tokens": True, "gen_ai.usage.output_tokens": 7.0,
-        "gen_ai.usage.cache_read.input_tokens": -5, "gen_ai.usage.reasoning.output_tokens": 10**15,
     }))
     assert (got.request_model, got.response_model) == ("", "gemini-2.5-flash")
-    # input unreadable → 0; output 7.0 is integral → 7; negative cache and absurd reasoning ignored.
+    # input unreadable (another dialect's text, not a count) → 0; output 7.0 is integral → 7.
     assert got.usage_metadata == {"promptTokenCount": 0, "candidatesTokenCount": 7, "thoughtsTokenCount": 0,
                                   "cachedContentTokenCount": 0}
+
+
+@pytest.mark.parametrize(("attribute", "value"), [
+    ("gen_ai.usage.cache_read.input_tokens", -5), ("gen_ai.usage.reasoning.output_tokens", 10**15),
+    ("gen_ai.usage.input_tokens", 10**9), ("gen_ai.usage.output_tokens", 2.5), ("gen_ai.usage.output_tokens", "-3"),
+    ("gen_ai.usage.image.input_tokens", -1),
+])
+def test_a_count_that_cannot_be_a_bill_refuses_the_whole_usage(attribute: str, value: Any) -> None:
+    # Never priced on the other counts (10^9 input tokens booked $300; 10^13 was dropped and the rest "priced").
+    got = read_ok(span({
+        "gen_ai.provider.name": "gcp.gemini", "gen_ai.response.model": "gemini-2.5-flash",
+        "gen_ai.usage.input_tokens": 100, "gen_ai.usage.output_tokens": 7, attribute: value,
+    }))
+    assert got.usage_metadata is None
 
 
 _JUNK: list[Any] = [
@@ -377,7 +390,7 @@ def test_fuzz_never_raises() -> None:
         assert got.duration_s >= 0 and isinstance(got.gaps, tuple)
         for name, value in (got.usage_metadata or {}).items():
             if name.endswith("Count"):
-                assert isinstance(value, int) and 0 <= value <= 10**12, (name, value)
+                assert isinstance(value, int) and 0 <= value <= MAX_TOKENS, (name, value)
         if got.usage_metadata is not None:
             extract_usage(got.usage_metadata)  # whatever we hand on, the library can split
     assert seen > 100  # the fuzz really reached the readers, not only the early exits
