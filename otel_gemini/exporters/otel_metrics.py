@@ -36,7 +36,7 @@ class OTelMetricsBridge:
     def __init__(self, recorder: Recorder, meter_provider: MeterProvider, version: str) -> None:
         self.recorder: Recorder | None = None
         self._sdk = _is_sdk(meter_provider)
-        meter = meter_provider.get_meter("otel_gemini", version, schema_url=None)
+        meter = meter_provider.get_meter("otel_gemini", version, schema_url=semconv.SCHEMA_URL)
         self._drain_lock = threading.Lock()
         self._drain_wanted = threading.Event()
         self._worker: threading.Thread | None = None
@@ -130,6 +130,6 @@ class OTelMetricsBridge:
 def _is_sdk(meter_provider: MeterProvider) -> bool:
     try:
         from opentelemetry.sdk.metrics import MeterProvider as SdkMeterProvider
-    except ImportError:  # pragma: no cover - the SDK is a dependency
+    except ImportError:  # the API alone: not an SDK provider
         return False
     return isinstance(meter_provider, SdkMeterProvider)
