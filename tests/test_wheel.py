@@ -74,9 +74,13 @@ def workdir() -> Iterator[Path]:
 
 @pytest.fixture(scope="module")
 def wheel(workdir: Path) -> tuple[Path, Path]:
-    out = workdir / "dist"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(out), str(ROOT)],
-                   check=True, timeout=600, capture_output=True)
+    # From a copy: setuptools writes build/ and *.egg-info into the tree it builds, and a stale build/lib would
+    # put deleted modules into the wheel.
+    source, out = workdir / "source", workdir / "dist"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv*", "build", "dist", "*.egg-info", "node_modules", "__pycache__", ".ruff_cache"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(out), str(source)],
+                   check=True, timeout=600, capture_output=True, env=_clean())
     (built,) = out.glob("otel_gemini-*.whl")
     constraints = out / "constraints.txt"
     constraints.write_text(_pins())
@@ -88,15 +92,19 @@ def _venv(wheel: tuple[Path, Path], where: Path, extras: str) -> Path:
     subprocess.run([sys.executable, "-m", "venv", str(where)], check=True, timeout=300)
     python = where / "bin" / "python"
     done = subprocess.run([str(python), "-m", "pip", "install", "--quiet", "-c", str(constraints),
-                           f"{built}[{extras}]"], capture_output=True, text=True, timeout=900)
+                           f"{built}[{extras}]"], capture_output=True, text=True, timeout=900, env=_clean(), cwd="/")
     assert done.returncode == 0, done.stderr[-3000:]
     return python
 
 
+def _clean() -> dict[str, str]:
+    """No PYTHONPATH (a checkout on it would count as installed), no OTEL_* from the developer's shell."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "PYTHONPATH"))}
+
+
 def _run(python: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "PYTHONPATH"))}
     return subprocess.run([str(python), *args], capture_output=True, text=True, timeout=120,
-                          env={**environ, **env}, cwd="/")
+                          env={**_clean(), **env}, cwd="/")
 
 
 def test_library_extra_is_api_only_and_prices_a_call(wheel: tuple[Path, Path], workdir: Path) -> None:
@@ -121,10 +129,9 @@ def test_agent_extra_starts_the_agent(wheel: tuple[Path, Path], workdir: Path) -
     python = _venv(wheel, workdir / "agent", "agent")
     script = python.parent / "otel-gemini"
     assert _run(script, "agent", "--help").returncode == 0
-    environ = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "PYTHONPATH"))}
     agent = subprocess.Popen([str(script), "agent", "--otlp-grpc-port", "0", "--otlp-http-port", "0",
                               "--metrics-port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             env=environ, cwd="/")
+                             env=_clean(), cwd="/")
     try:
         assert agent.stdout is not None
         banner = agent.stdout.readline()

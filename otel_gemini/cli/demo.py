@@ -194,10 +194,14 @@ def run(port: int = 9464, host: str = "127.0.0.1", once: bool = False, loop: flo
         print(f"fake Gemini endpoint on {fake.base_url}; running the workload...")
         _workload(fake, client)
         run_surfaces(fake, client, DEMO_KEY)
+        telemetry = instrumentor.telemetry
+        if telemetry is None:  # OTEL_SDK_DISABLED=true: nothing was recorded
+            print("otel-gemini demo: OTEL_SDK_DISABLED=true, so nothing was instrumented", file=sys.stderr)
+            return 2
         print()
-        print(cost_table(instrumentor.telemetry.recorder, instrumentor.telemetry.pricer))
+        print(cost_table(telemetry.recorder, telemetry.pricer))
         print()
-        print(quota_table(instrumentor.telemetry.recorder))
+        print(quota_table(telemetry.recorder))
         print()
         print(f"metrics: http://{host}:{port}/metrics  (gemini_cost_usd_total, gemini_tokens_total, "
               "gemini_requests_total, gen_ai_client_operation_duration_seconds, ...)")
