@@ -46,6 +46,10 @@ def cmd_prices(args: argparse.Namespace) -> int:
             raise BadInput(f"otel-gemini prices: no model {args.model!r} in the price table in force "
                            "(`otel-gemini prices` lists them)")
         model_ids = [model_id]
+        if not table.in_force(model_id, at):
+            first = prices_view.first_priced(table, model_id)
+            since = f" (first priced from {first})" if first else ""
+            raise BadInput(f"otel-gemini prices: no price for {model_id} on {pacific.pacific_date(at)}{since}")
     else:
         model_ids = sorted(table.models)
     age = (date.today() - table.checked_on).days

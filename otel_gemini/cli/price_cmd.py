@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from otel_gemini.cli._input import BadInput, day, read_json
+from otel_gemini.cli.prices_view import first_priced
 from otel_gemini.pricing import engine, pacific
 from otel_gemini.pricing.bill import Bill, Charge, Facts, bill, billed_model
 from otel_gemini.pricing.pricer import Pricer
@@ -56,12 +57,6 @@ def response_of(document: Any, where: str) -> tuple[dict[str, Any], str | None]:
     note = (f"a stream of {len(document)} chunks: priced by the last chunk's usageMetadata (the stream's running "
             "total)") if metered else None
     return chosen, note
-
-
-def _first_priced(table: PriceTable, model_id: str, platform: str) -> str | None:
-    periods = table.models.get(model_id, {}).get("periods", ())
-    starts = [p["effective_from"] for p in periods if p.get("platform", "gemini") in (platform, "gemini")]
-    return min(starts) if starts else None
 
 
 def _token_classes(usage: Usage, grounded: bool) -> list[tuple[str, str, str, int]]:
@@ -119,7 +114,7 @@ def run(args: argparse.Namespace, table: PriceTable, grounding: Any) -> int:
     pricer = Pricer(table, billing_tier="free" if args.free_tier else "tier1", tuned_models=args.tuned_models or "",
                     markup=args.markup)
     _model, model_id, _tuned = billed_model(pricer, model, served)
-    first = _first_priced(table, model_id, args.platform) if model_id else None
+    first = first_priced(table, model_id, args.platform) if model_id else None
     on = pacific.pacific_date(at)
     if first and date.fromisoformat(first) > on:
         raise BadInput(f"otel-gemini price: no price for {model_id} on {on} (first priced from {first})")

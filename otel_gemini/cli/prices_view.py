@@ -42,6 +42,13 @@ def _basis(table: PriceTable, period: Mapping[str, Any], tier: str) -> str:
     return f"×{factor} of standard"
 
 
+def first_priced(table: PriceTable, model_id: str, platform: str = "gemini") -> str | None:
+    """The first day the table prices a model on a platform (a Developer API price stands in for Vertex)."""
+    periods = table.models.get(model_id, {}).get("periods", ())
+    starts = [p["effective_from"] for p in periods if p.get("platform", "gemini") in (platform, "gemini")]
+    return min(starts) if starts else None
+
+
 def _cards(table: PriceTable, model_id: str, at: float) -> Iterator[tuple[str, Mapping[str, Any], dict[str, Any]]]:
     """(platform, period, {tier: card}) for each period of the model in force at ``at``."""
     for platform, period in table.in_force(model_id, at):

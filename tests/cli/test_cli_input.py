@@ -123,6 +123,8 @@ def test_a_usage_error_is_one_line() -> None:
 
 def test_prices_unknown_model() -> None:
     one_line_refusal(run("prices", "--model", "gemini-nope"), "no model 'gemini-nope'")
+    line = one_line_refusal(run("prices", "--model", "gemini-4-carbon", "--at", "2026-01-01"))
+    assert line == "otel-gemini prices: no price for gemini-4-carbon on 2026-01-01 (first priced from 2026-11-10)"
 
 
 def test_prices_fits_100_columns_and_shows_every_rate() -> None:
