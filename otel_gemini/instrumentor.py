@@ -7,6 +7,7 @@ instruments with no code; ``otel_gemini.instrument()`` is the one-line form of t
 from __future__ import annotations
 
 import calendar
+import os
 import time
 import weakref
 from collections.abc import Collection
@@ -94,18 +95,32 @@ def _served_by_otel_reader(registry: Any) -> bool:
     return any(bridge.serves_into(registry) for bridge in list(_bridges.values()))
 
 
+def sdk_disabled() -> bool:
+    """``OTEL_SDK_DISABLED=true`` (the SDK configuration variable): every signal off, so no wrappers, no /metrics
+    server, no providers installed; said once in the log, since a silent no-op looks like a broken install."""
+    if os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() != "true":
+        return False
+    _guard.warn_once("sdk-disabled", "otel-gemini: OTEL_SDK_DISABLED=true: not instrumenting (no spans, metrics, "
+                     "cost or /metrics server)")
+    return True
+
+
 class GeminiInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """Instruments google-genai (2.x and 3.x) with spans, metrics and exact cost."""
 
     _wrapped: list[tuple[Any, str]] = []
     _watcher: Any = None
     telemetry: Telemetry | None = None
+    _bridge: OTelMetricsBridge | None = None
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return _instruments
 
     def _instrument(self, **kwargs: Any) -> None:
         global _collector
+        self.prometheus_port: int | None = None
+        if sdk_disabled():
+            return
         settings = load_settings(kwargs)
         otlp.configure_from_env()
         tracer_provider = kwargs.get("tracer_provider") or trace.get_tracer_provider()
@@ -130,7 +145,6 @@ class GeminiInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         _collector.recorder = recorder
         _collector.served_elsewhere = _served_by_otel_reader
         merged_view = multiprocess.setup(recorder)  # pre-fork servers: None unless a multiprocess dir is set
-        self.prometheus_port: int | None = None
         if settings.prometheus_port is not None:
             try:
                 self.prometheus_port = prometheus.serve(
@@ -140,10 +154,12 @@ class GeminiInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             except OSError as failure:  # a taken port must not stop the app from starting
                 _guard.report("prometheus_server", failure)
 
-        tracer = trace.get_tracer("otel_gemini", __version__, tracer_provider=tracer_provider)
+        tracer = trace.get_tracer("otel_gemini", __version__, tracer_provider=tracer_provider,
+                                  schema_url=semconv.SCHEMA_URL)
         self.telemetry = Telemetry(
             tracer=tracer, recorder=recorder, settings=settings, pricer=pricer,
             baggage_keys=recorder.attribution_keys if settings.attributes_from_baggage else (),
+            logger_provider=kwargs.get("logger_provider"),
         )
         self._watcher = account.watch_table(settings, recorder, pricer, loaded)
         self._wrapped = []
@@ -162,4 +178,5 @@ class GeminiInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         self._wrapped = []
         if self._bridge is not None:
             self._bridge.detach()
+            self._bridge = None
         self.telemetry = None

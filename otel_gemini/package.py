@@ -1,9 +1,11 @@
 """What BaseInstrumentor checks before instrumenting (and what `opentelemetry-instrument` skips without).
 
-otel-gemini instruments google-genai and the legacy google-generativeai SDK: either one is enough. The
-auto-instrumentation loader reads the ``instruments-any`` extra in pyproject.toml (any one satisfies it);
-``BaseInstrumentor.instrument()`` checks ``instrumentation_dependencies()``, which requires *all* it names, so
-``_instruments`` names the one SDK that is installed in range (google-genai first), computed at import.
+otel-gemini instruments google-genai and the deprecated google-generativeai SDK. pyproject.toml follows the
+instrumentation convention: the ``instruments`` extra names google-genai (what ``opentelemetry-instrument``'s
+dependency check reads, and all ``pip install 'otel-gemini[instruments]'`` installs); the legacy SDK has an extra
+of its own (``legacy``) so nobody gets it by accident. ``BaseInstrumentor.instrument()`` checks
+``instrumentation_dependencies()``: ``_instruments`` names the one SDK installed in range (google-genai first),
+computed at import, so ``otel_gemini.instrument()`` works in an app that has only the legacy SDK.
 """
 
 from __future__ import annotations

@@ -57,6 +57,9 @@ ESTIMATE = "gemini.estimate"
 STREAM_ABANDONED = "gemini.stream.abandoned"
 HTTP_REQUEST_COUNT, HTTP_ATTEMPT_COUNT = "gemini.http.requests", "gemini.http.attempts"
 RETRY_DELAY = "gemini.retry.delay_s"
+# The semantic-conventions release the gen_ai.* names follow (gen_ai.provider.name and the
+# gen_ai.client.inference.operation.details event arrived in 1.37.0): given to the tracer, meter and logger.
+SCHEMA_URL = "https://opentelemetry.io/schemas/1.37.0"
 QUOTA_VIOLATIONS, QUOTA_EXCEEDED_EVENT = "gemini.quota.violations", "gemini.quota.exceeded"
 QUOTA_ID, QUOTA_METRIC, QUOTA_UNIT = "gemini.quota.id", "gemini.quota.metric", "gemini.quota.unit"
 QUOTA_WINDOW, QUOTA_TIER, QUOTA_VALUE = "gemini.quota.window", "gemini.quota.tier", "gemini.quota.value"

@@ -95,6 +95,30 @@ def test_the_instrumentation_does_not_need_the_agent() -> None:
     )
 
 
+def test_the_library_needs_the_opentelemetry_api_only() -> None:
+    """`pip install otel-gemini` brings no SDK: instrument() works with the API alone, and an OTLP endpoint with no
+    SDK installed says once which extra pushes (the call itself is untouched)."""
+    code = """
+        import logging, os
+        logging.basicConfig(format="%(message)s")
+        os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = "http://127.0.0.1:9"
+        import otel_gemini
+        instrumentor = otel_gemini.instrument()
+        assert instrumentor.telemetry is not None
+        from otel_gemini.testing import FakeGemini, Reply, response, usage
+        from google import genai
+        from google.genai import types
+        with FakeGemini() as fake:
+            fake.push(Reply(body=response("ok", model_version="gemini-2.5-flash", usage_metadata=usage(prompt=1))))
+            client = genai.Client(api_key="k", http_options=types.HttpOptions(base_url=fake.base_url))
+            print(client.models.generate_content(model="gemini-2.5-flash", contents="hi").text)
+    """
+    result = _run(("opentelemetry.sdk", "opentelemetry.exporter"), code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+    assert "pip install 'otel-gemini[otlp]'" in result.stderr
+
+
 def test_prices_runs_without_opentelemetry() -> None:
     out = _holds(("opentelemetry",), "from otel_gemini.cli import main; raise SystemExit(main(['prices']))")
     assert "gemini-2.5-flash" in out

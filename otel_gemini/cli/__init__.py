@@ -12,31 +12,14 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from datetime import date
-from decimal import Decimal
 from typing import Any
 
+from otel_gemini.cli._input import BadInput, Parser, markup
+from otel_gemini.cli._input import day as _day
 from otel_gemini.pricing import cache, compare, compare_report, engine, pacific, peers
 from otel_gemini.pricing import table as price_table
-from otel_gemini.usage import RefusedUsage, extract_usage
 
 STALE_AFTER_DAYS = 60
-
-
-def _at(value: str | None) -> float:
-    """Noon Pacific of a YYYY-MM-DD day (clear of any boundary), or now."""
-    if not value:
-        return time.time()
-    return pacific.day_start_epoch(date.fromisoformat(value)) + 12 * 3600
-
-
-def _rate_text(raw: Any) -> str:
-    if raw is None:
-        return "-"
-    if isinstance(raw, str):
-        return raw
-    default = raw["default"]
-    extras = ", ".join(f"{k} {v}" for k, v in raw.items() if k != "default")
-    return f"{default} ({extras})" if extras else default
 
 
 def _in_force(args: argparse.Namespace) -> cache.Loaded:
@@ -44,44 +27,49 @@ def _in_force(args: argparse.Namespace) -> cache.Loaded:
     from otel_gemini.settings import account
     from otel_gemini.settings.config import load_settings
 
-    settings = load_settings({"prices_path": args.prices, "prices_cache_dir": getattr(args, "cache_dir", None)})
-    return account.load_table(settings)
+    try:
+        settings = load_settings({"prices_path": args.prices, "prices_cache_dir": getattr(args, "cache_dir", None)})
+        return account.load_table(settings)
+    except (OSError, ValueError) as problem:  # ConfigError, PriceTableError: a bad override file or setting
+        raise BadInput(f"otel-gemini {args.command}: {problem}".replace("\n", " ")) from None
 
 
 def cmd_prices(args: argparse.Namespace) -> int:
+    from otel_gemini.cli import prices_view
+
+    at = _day(args.at, "prices")
     loaded = _in_force(args)
     table = loaded.table
-    at = _at(args.at)
-    day = pacific.pacific_date(at)
+    if args.model:
+        model_id = table.normalize(args.model)
+        if model_id is None:
+            raise BadInput(f"otel-gemini prices: no model {args.model!r} in the price table in force "
+                           "(`otel-gemini prices` lists them)")
+        model_ids = [model_id]
+        if not table.in_force(model_id, at):
+            first = prices_view.first_priced(table, model_id)
+            since = f" (first priced from {first})" if first else ""
+            raise BadInput(f"otel-gemini prices: no price for {model_id} on {pacific.pacific_date(at)}{since}")
+    else:
+        model_ids = sorted(table.models)
     age = (date.today() - table.checked_on).days
-    print(f"Price table in force: {loaded.describe()}.")
-    print(f"Price table checked on {table.checked_on} ({age} days ago); prices in USD per 1M tokens as of {day} (Pacific).")
     if age > STALE_AFTER_DAYS:
         print(f"warning: the price table is older than {STALE_AFTER_DAYS} days; check Google's pricing page "
               "and override with OTEL_GEMINI_PRICES if prices changed.", file=sys.stderr)
-    rows = [("model", "input", "cached", "output", "storage/h", "from", "source")]
-    for model_id in sorted(table.models):
-        if args.model and table.normalize(args.model) != model_id:
-            continue
-        for platform, period in table.in_force(model_id, at):
-            std = period["standard"]
-            units = [f"{k.removeprefix('per_')} {_rate_text(std[k])}" for k in ("per_image", "per_second", "per_song") if k in std]
-            name = model_id if platform == "gemini" else f"{model_id} [vertex]"
-            rows.append((
-                name,
-                " ".join(units) or _rate_text(std.get("input")),
-                _rate_text(std.get("cache_read")),
-                "" if units else _rate_text(std.get("output")),
-                std.get("cache_storage_per_hour", "-"),
-                period["effective_from"],
-                table.source_url(period["source"]),
-            ))
-    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]) - 1)]
-    for row in rows:
-        print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)) + "  " + str(row[-1]))
+    if args.json:
+        print(json.dumps({"table": loaded.describe(), "checked_on": table.checked_on.isoformat(),
+                          "at": pacific.pacific_date(at).isoformat(), "currency": "USD",
+                          "models": prices_view.as_json(table, model_ids, at)}, indent=2))
+        return 0
+    print(f"Price table in force: {loaded.describe()}.")
+    print(f"Price table checked on {table.checked_on} ({age} days ago); prices as of {pacific.pacific_date(at)} "
+          "(Pacific).\nUSD per 1M tokens for token classes (≤ and > the long-context threshold), else per the unit "
+          "named;\nflex/priority rows marked ×N are the standard rates times the table's tier multiplier.")
+    for line in prices_view.render(table, model_ids, at):
+        print(line)
     print("\nSources:")
     for source_id, source in sorted(table.sources.items()):
-        print(f"  {source_id}: {source['url']} (captured {source.get('captured', 'n/a')})")
+        print(f"  {source_id} ({source.get('captured', 'undated')}): {source['url']}")
     return 0
 
 
@@ -116,7 +104,8 @@ def cmd_prices_update(args: argparse.Namespace) -> int:
 def _grounding(document: Any, args: argparse.Namespace) -> tuple[tuple[str, int], ...]:
     """Search/Maps grounding of a response body (``webSearchQueries``, Maps chunks), or as the flags say."""
     candidates = document.get("candidates") if isinstance(document, dict) else None
-    metadata = (candidates[0].get("groundingMetadata") if candidates and isinstance(candidates[0], dict) else None) or {}
+    first = candidates[0] if candidates and isinstance(candidates[0], dict) else {}
+    metadata = first.get("groundingMetadata") or {}
     queries = len(metadata.get("webSearchQueries") or ())
     maps = any(isinstance(c, dict) and c.get("maps") for c in metadata.get("groundingChunks") or ())
     queries = args.search_queries or queries
@@ -127,42 +116,9 @@ def _grounding(document: Any, args: argparse.Namespace) -> tuple[tuple[str, int]
 
 def cmd_price(args: argparse.Namespace) -> int:
     """One response through the same billing function the library and the agent use (pricing/bill.py)."""
-    from otel_gemini.pricing.bill import Facts, bill
-    from otel_gemini.pricing.pricer import Pricer
+    from otel_gemini.cli import price_cmd
 
-    table = _in_force(args).table
-    with open(args.usage, encoding="utf-8") as handle:
-        document = json.load(handle)
-    usage_metadata = document.get("usageMetadata", document.get("usage_metadata", document))
-    try:
-        usage = extract_usage(usage_metadata, strict=True)
-    except RefusedUsage as refused:  # data from outside: a count that cannot be a bill is not priced
-        print(f"refused: {refused} (docs/validation.md); not priced", file=sys.stderr)
-        return 2
-    served = document.get("modelVersion")
-    model = args.model or served
-    pricer = Pricer(table, billing_tier="free" if args.free_tier else "tier1", tuned_models=args.tuned_models or "",
-                    markup=Decimal(args.markup))
-    billed = bill(pricer, Facts(
-        usage, model, served, args.service_tier, _grounding(document, args), _at(args.at), args.platform,
-        args.location, http_failed=args.failed,
-    ))
-    print(f"model {model} -> {billed.model_id or 'unknown'}; tier {billed.service_tier}; status {billed.status}")
-    if billed.status == engine.UNPRICED:
-        print("no price for this model: counted as unpriced, never $0", file=sys.stderr)
-        return 2
-    if usage is None and not args.failed:
-        print("no usageMetadata in the file: unmetered", file=sys.stderr)
-        return 2
-    if billed.long_context:
-        print("prompt over the long-context threshold: every token class at the >200k rates")
-    for line in billed.lines:
-        print(f"  {line.cost_type:<11} {line.modality:<9} ${format(line.amount.normalize(), 'f')}")
-    source = billed.source
-    print(f"total ${format(billed.total.normalize(), 'f')}  (source: {table.source_url(source) if source else '-'})")
-    if billed.list_price is not None:
-        print(f"free tier: paid-tier price would be ${format(billed.list_price.normalize(), 'f')}")
-    return 0
+    return price_cmd.run(args, _in_force(args).table, _grounding)
 
 
 def _table_file(name: str) -> price_table.PriceTable:
@@ -182,9 +138,10 @@ def _table_file(name: str) -> price_table.PriceTable:
 def _review(args: argparse.Namespace, run: Callable[[float], dict[str, Any]]) -> int:
     """diff/check: 0 no differences, 1 differences, 2 bad input (one line, never a traceback)."""
     try:
-        at = _at(args.at)
-    except ValueError:
-        return _bad_input(args, f"--at {args.at!r} is not a YYYY-MM-DD day")
+        at = _day(args.at, f"prices {args.prices_command}")
+    except BadInput as problem:
+        print(problem, file=sys.stderr)
+        return 2
     try:
         result = run(at)
     except OSError as problem:
@@ -266,7 +223,10 @@ def cmd_agent(args: argparse.Namespace) -> int:
     """Price the GenAI spans that apps in any language export by OTLP (docs/agent.md)."""
     import os
 
-    from otel_gemini.agent.server import Agent, AgentOptions
+    try:
+        from otel_gemini.agent.server import Agent, AgentOptions
+    except ImportError as missing:  # the agent's OTLP receivers (grpcio, opentelemetry-proto) come with its extra
+        raise BadInput(f"otel-gemini agent: the agent needs: pip install 'otel-gemini[agent]' ({missing})") from None
     from otel_gemini.settings.config import ConfigError, load_settings
 
     values: dict[str, Any] = {}
@@ -294,7 +254,10 @@ def cmd_agent(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="otel-gemini", description=__doc__.splitlines()[0])
+    from otel_gemini.version import __version__
+
+    parser = Parser(prog="otel-gemini", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"otel-gemini {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     prices = commands.add_parser("prices", help="show the price table in force, its sources and dates")
@@ -302,6 +265,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     prices.add_argument("--at", help="prices in force on this Pacific day (YYYY-MM-DD); default today")
     prices.add_argument("--prices", help="override file (as OTEL_GEMINI_PRICES)")
     prices.add_argument("--cache-dir", help="installed tables (as OTEL_GEMINI_PRICES_CACHE_DIR)")
+    prices.add_argument("--json", action="store_true", help="machine-readable output: every rate of every tier")
     prices.set_defaults(func=cmd_prices)
     prices_sub = prices.add_subparsers(dest="prices_command")
     update = prices_sub.add_parser(
@@ -330,7 +294,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     price = commands.add_parser("price", help="price one call's usage, line by line")
     price.add_argument("--model", help="model id as requested (default: the file's modelVersion, which is the "
                        "served model and wins when the table knows it)")
-    price.add_argument("--usage", required=True, help="JSON: a response body or its usageMetadata")
+    price.add_argument("--usage", required=True, help="JSON file ('-': standard input): a response body, its "
+                       "usageMetadata, or a saved stream (a JSON array of chunks: the last usageMetadata is the bill)")
     price.add_argument("--service-tier", choices=engine.SERVICE_TIERS,
                        help="tier as served, the x-gemini-service-tier header (default: the file's "
                        "usageMetadata.serviceTier, else standard)")
@@ -344,7 +309,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     price.add_argument("--location", help="Vertex location of the endpoint (not 'global': regional surcharge)")
     price.add_argument("--tuned-models", help="tuned model=base model pairs (as OTEL_GEMINI_TUNED_MODELS)")
     price.add_argument("--failed", action="store_true", help="the HTTP request failed (non-2xx): never charged")
-    price.add_argument("--markup", default="1", help="multiplier, e.g. 1.15 for a proxy's 15%% fee")
+    price.add_argument("--markup", type=markup, default=markup("1"),
+                       help="multiplier, e.g. 1.15 for a proxy's 15%% fee")
     price.add_argument("--free-tier", action="store_true", help="the project is on the free tier")
     price.add_argument("--prices", help="override file (as OTEL_GEMINI_PRICES)")
     price.set_defaults(func=cmd_price)
@@ -381,5 +347,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     report.add_parser(commands)
 
     args = parser.parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except BadInput as problem:
+        print(problem, file=sys.stderr)
+        return 2
 

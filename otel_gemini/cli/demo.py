@@ -18,6 +18,7 @@ from typing import Any
 import otel_gemini
 from otel_gemini import semconv
 from otel_gemini.cli.demo_surfaces import DEMO_OPTIONS, run_surfaces
+from otel_gemini.cli.demo_table import cost_table
 from otel_gemini.settings.config import _ENV as SETTING_VARIABLES
 from otel_gemini.testing import FakeGemini, Reply, error, quota_exceeded, response, stream, usage
 
@@ -157,38 +158,6 @@ def _options() -> dict[str, str]:
             if not os.environ.get(SETTING_VARIABLES[name], "").strip()}
 
 
-def cost_table(recorder: Any) -> str:
-    """Calls, tokens and dollars per operation and model, read back from the same aggregates /metrics shows.
-
-    A row is (operation, requested model); charges recorded under another operation than the call that found
-    them (a batch job's results, a cache's storage) get their own row, so every billed surface is visible.
-    """
-    calls: dict[tuple[str, str], int] = defaultdict(int)
-    statuses: dict[tuple[str, str], set[str]] = defaultdict(set)
-    tokens: dict[tuple[str, str], int] = defaultdict(int)
-    cost: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
-    kinds: dict[tuple[str, str], set[str]] = defaultdict(set)
-    for key, value in recorder.counters[semconv.REQUESTS].items():
-        calls[key[0], key[2]] += int(value)
-        statuses[key[0], key[2]].add(key[6] + (f" ({key[4]})" if key[4] else ""))
-    for key, value in recorder.counters[semconv.TOKENS].items():
-        tokens[key[0], key[2]] += int(value)
-    for key, value in recorder.counters[semconv.COST].items():
-        cost[key[0], key[2]] += Decimal(value)
-        kinds[key[0], key[2]].add(key[4] if key[6] == "standard" else f"{key[4]}@{key[6]}")
-    for key, value in recorder.counters[semconv.PAID_TIER_EQUIVALENT].items():
-        kinds[key[0], key[2]].add(f"free tier, would cost {Decimal(value):.6f}")
-    rows = sorted(set(calls) | set(cost) | set(tokens))
-    lines = [f"{'operation':<20}{'model':<40}{'calls':>6}{'tokens':>10}{'cost USD':>12}  cost types / status"]
-    for row in rows:
-        shown = f"{cost[row]:.6f}" if row in cost else "-"
-        detail = ", ".join(sorted(kinds[row])) + (" | " if kinds[row] else "") + ", ".join(sorted(statuses[row]))
-        lines.append(f"{row[0]:<20}{row[1][:39]:<40}{calls[row]:>6}{tokens[row]:>10}{shown:>12}  {detail}")
-    total = sum(cost.values(), Decimal(0))
-    lines.append(f"{'total':<60}{sum(calls.values()):>6}{sum(tokens.values()):>10}{total:>12.6f}")
-    return "\n".join(lines)
-
-
 def quota_table(recorder: Any) -> str:
     """Today's quota use against the declared limits, the 429s' quota violations, this month's spend vs caps.
 
@@ -225,10 +194,14 @@ def run(port: int = 9464, host: str = "127.0.0.1", once: bool = False, loop: flo
         print(f"fake Gemini endpoint on {fake.base_url}; running the workload...")
         _workload(fake, client)
         run_surfaces(fake, client, DEMO_KEY)
+        telemetry = instrumentor.telemetry
+        if telemetry is None:  # OTEL_SDK_DISABLED=true: nothing was recorded
+            print("otel-gemini demo: OTEL_SDK_DISABLED=true, so nothing was instrumented", file=sys.stderr)
+            return 2
         print()
-        print(cost_table(instrumentor.telemetry.recorder))
+        print(cost_table(telemetry.recorder, telemetry.pricer))
         print()
-        print(quota_table(instrumentor.telemetry.recorder))
+        print(quota_table(telemetry.recorder))
         print()
         shown = instrumentor.prometheus_port or port
         print(f"page:    http://{host}:{shown}/  (spend, breakdowns, what-if savings; no Grafana needed)")

@@ -26,6 +26,9 @@ DEMO_OPTIONS = {
     # What the same traffic would cost on Batch, on Flex, with half of each prompt cached, on Flash-Lite (the page).
     "whatif": "batch,flex,cache", "whatif_models": "gemini-3.5-flash-lite",
 }
+# The media the demo makes, as (unit, count, price variant), so the cost table can say "8 s × $0.60/s (4k)".
+IMAGES, VIDEO = ("generate_images", "imagen-4.0-generate-001"), ("generate_videos", "veo-3.1-generate-preview")
+MEDIA = {IMAGES: ("per_image", 3, "default"), VIDEO: ("per_second", 8, "4k")}
 
 
 def _quietly(step: Callable[[], Any], label: str) -> None:
@@ -97,10 +100,12 @@ def _media(fake: FakeGemini) -> None:
 
     media.install(fake)
     vertex = genai.Client(**{**vertex_client_kwargs(fake), "location": "global"})
-    vertex.models.generate_images(model="imagen-4.0-generate-001", prompt="a lighthouse",
-                                  config={"number_of_images": 3})  # per image returned
-    operation = vertex.models.generate_videos(model="veo-3.1-generate-preview", source={"prompt": "waves"},
-                                              config={"duration_seconds": 8, "resolution": "4k"})
+    _unit, images, _variant = MEDIA[IMAGES]
+    vertex.models.generate_images(model=IMAGES[1], prompt="a lighthouse",
+                                  config={"number_of_images": images})  # per image returned
+    _unit, seconds, resolution = MEDIA[VIDEO]
+    operation = vertex.models.generate_videos(model=VIDEO[1], source={"prompt": "waves"},
+                                              config={"duration_seconds": seconds, "resolution": resolution})
     while not operation.done:  # billed once, by the poll that sees the video done
         operation = vertex.operations.get(operation)
 

@@ -51,7 +51,7 @@ class OTelMetricsBridge:
         self.recorder: Recorder | None = None
         self._sdk = _is_sdk(meter_provider)
         self._meter_provider = meter_provider
-        meter = meter_provider.get_meter("otel_gemini", version, schema_url=None)
+        meter = meter_provider.get_meter("otel_gemini", version, schema_url=semconv.SCHEMA_URL)
         self._drain_lock = threading.Lock()
         self._drain_wanted = threading.Event()
         self._worker: threading.Thread | None = None
@@ -168,6 +168,6 @@ class OTelMetricsBridge:
 def _is_sdk(meter_provider: MeterProvider) -> bool:
     try:
         from opentelemetry.sdk.metrics import MeterProvider as SdkMeterProvider
-    except ImportError:  # pragma: no cover - the SDK is a dependency
+    except ImportError:  # the API alone: not an SDK provider
         return False
     return isinstance(meter_provider, SdkMeterProvider)

@@ -1,7 +1,8 @@
 """OTLP push configured by the standard ``OTEL_EXPORTER_OTLP_*`` variables, for apps that set up no SDK themselves.
 
 When the app (or ``opentelemetry-instrument``) already installed SDK providers, those are used and this module
-does nothing: otel-gemini never installs a second pipeline beside the app's.
+does nothing: otel-gemini never installs a second pipeline beside the app's. The SDK and the exporters come with
+the ``otlp`` extra and are imported only when an endpoint asks for them: the library itself needs the API alone.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ def _endpoint_configured(signal: str, environ: Mapping[str, str]) -> bool:
 
 def _protocol(signal: str, environ: Mapping[str, str]) -> str:
     protocol = (
-        environ.get(f"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL") or environ.get("OTEL_EXPORTER_OTLP_PROTOCOL") or "http/protobuf"
+        environ.get(f"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL") or environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+        or "http/protobuf"
     ).strip()
     if protocol not in ("grpc", "http/protobuf"):
         from otel_gemini import _guard
@@ -40,10 +42,20 @@ def _is_sdk(provider: Any, module: str) -> bool:
 
 def configure_from_env(environ: Mapping[str, str] = os.environ) -> None:
     """Install global SDK providers exporting by OTLP when an OTLP endpoint is set and no SDK provider exists."""
-    from opentelemetry.sdk.resources import Resource
+    wanted = [signal for signal in ("TRACES", "METRICS") if _endpoint_configured(signal, environ)]
+    if not wanted:
+        return
+    try:
+        import opentelemetry.exporter.otlp.proto.common  # noqa: F401  (both OTLP exporters' shared part)
+        from opentelemetry.sdk.resources import Resource
+    except ImportError:
+        from otel_gemini import _guard
 
+        _guard.warn_once("otlp-missing", "otel-gemini: an OTLP endpoint is set but the OpenTelemetry SDK or OTLP "
+                         "exporter is not installed, so nothing is pushed: pip install 'otel-gemini[otlp]'")
+        return
     resource = Resource.create()  # honours OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES
-    if _endpoint_configured("TRACES", environ) and not _is_sdk(trace.get_tracer_provider(), "opentelemetry.sdk"):
+    if "TRACES" in wanted and not _is_sdk(trace.get_tracer_provider(), "opentelemetry.sdk"):
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
@@ -54,7 +66,7 @@ def configure_from_env(environ: Mapping[str, str] = os.environ) -> None:
         tracer_provider = TracerProvider(resource=resource)
         tracer_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
         trace.set_tracer_provider(tracer_provider)
-    if _endpoint_configured("METRICS", environ) and not _is_sdk(metrics.get_meter_provider(), "opentelemetry.sdk"):
+    if "METRICS" in wanted and not _is_sdk(metrics.get_meter_provider(), "opentelemetry.sdk"):
         from opentelemetry.sdk.metrics import MeterProvider
         from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 

@@ -7,6 +7,7 @@ would go stale.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from opentelemetry.trace import Tracer
 
@@ -23,3 +24,5 @@ class Telemetry:
     pricer: Pricer
     baggage_keys: tuple[str, ...] = ()
     """Attribution keys also read from OTel baggage (OTEL_GEMINI_ATTRIBUTES_FROM_BAGGAGE)."""
+    logger_provider: Any = None
+    """The ``logger_provider=`` given to instrument() for content events; None: the global one."""

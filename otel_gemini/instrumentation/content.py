@@ -225,7 +225,9 @@ def _emit(state: CallState, content: dict[str, str]) -> None:
     if model:
         attributes[semconv.RESPONSE_MODEL] = model
     attributes.update(content)
-    get_logger("otel_gemini", __version__).emit(
+    logger = get_logger("otel_gemini", __version__, logger_provider=state.telemetry.logger_provider,
+                        schema_url=semconv.SCHEMA_URL)
+    logger.emit(
         LogRecord(event_name=EVENT_NAME, attributes=attributes, context=trace.set_span_in_context(state.span))
     )
 

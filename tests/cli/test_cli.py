@@ -9,7 +9,8 @@ import sys
 
 
 def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "otel_gemini.cli", *args], capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([sys.executable, "-m", "otel_gemini.cli", *args], capture_output=True, text=True,
+                          timeout=timeout)
 
 
 def test_prices_lists_models_with_sources_and_dates() -> None:
@@ -60,3 +61,23 @@ def test_demo_once_prints_a_cost_table() -> None:
         assert cost_type in result.stdout, cost_type
     skipped = [line for line in result.stdout.splitlines() if "skipped:" in line]
     assert all("google.generativeai is not installed" in line for line in skipped), skipped
+
+
+def test_demo_cost_table_rows_read_plainly() -> None:
+    """Every row has a status; a row whose charge another call found is starred and footnoted; media rows say
+    what was bought (8 s of 4k video: 4.80 / 8 = $0.60 a second; 3 images at $0.04 = $0.12)."""
+    result = run("demo", "--once", "--port", "0")
+    assert result.returncode == 0, result.stderr
+    table = result.stdout.split("\noperation ", 1)[1].split("\n\n", 1)[0].splitlines()
+    header, rows = table[0], [line for line in table[1:] if not line.startswith(("total", "*", "  "))]
+    status_at = header.index("status") + len("operation ")
+    for line in rows:
+        assert line[status_at:status_at + 28].strip(), line  # never a blank status
+    by_key = {tuple(line.split()[:2]): line for line in rows}
+    video = by_key["generate_videos", "veo-3.1-generate-preview"]
+    assert "1 unbilled*" in video and video.endswith("4.800000  media: 8 s × $0.6/s (4k)")
+    assert "1 priced*, 1 unbilled" in by_key["get_operation", "veo-3.1-generate-preview"]
+    assert by_key["generate_images", "imagen-4.0-generate-001"].endswith("0.120000  media: 3 image(s) × $0.04/image")
+    assert "no call of its own*" in by_key["cache_storage", "gemini-2.5-pro"]
+    assert "9 priced, 1 unbilled (503)" in by_key["generate_content", "gemini-3.8-flash"]
+    assert any(line.startswith("* its charge is recorded under the operation it pays for") for line in table)

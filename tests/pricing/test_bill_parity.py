@@ -19,6 +19,7 @@ start is a chosen instant: the dated-price boundary); its library twin is a batc
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ from opentelemetry.trace import SpanKind
 import otel_gemini
 from otel_gemini import cli, semconv
 from otel_gemini.agent.server import Agent, AgentOptions
+from otel_gemini.cli import price_cmd
 from otel_gemini.pricing import pacific
 from otel_gemini.settings.config import load_settings
 from otel_gemini.testing import FakeGemini, Reply, vertex_client_kwargs
@@ -305,11 +307,14 @@ class Doors:
         assert code == (2 if status == "unpriced" else 0), out
         lines: dict[tuple[str, str], Decimal] = {}
         list_price = None
+        cost_types = {label: cost_type for cost_type, label in price_cmd.LABELS.items()}
+        cost_types[price_cmd.LABELS["tool_use"]] = "input"  # tool-use tokens are input lines
         for row in out.splitlines():
-            parts = row.split()
-            if row.startswith("  ") and len(parts) == 3 and parts[2].startswith("$"):
-                key = (parts[0], parts[1])
-                lines[key] = lines.get(key, D(0)) + D(parts[2][1:])
+            # "  <label> <modality>  <tokens> tok × $<rate>/1M = $<amount>", or "  <label> <modality>  $<amount>"
+            if row.startswith("  ") and "$" in row:
+                label, modality = re.split(r"\s{2,}", row.strip())[0].rsplit(" ", 1)
+                key = (cost_types[label], modality)
+                lines[key] = lines.get(key, D(0)) + D(row.rsplit("$", 1)[1])
             if row.startswith("free tier: paid-tier price would be $"):
                 list_price = D(row.rsplit("$", 1)[1])
         return Seen(status, lines, list_price)
