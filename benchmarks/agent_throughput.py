@@ -296,19 +296,20 @@ def profile_pipeline(batches: list[bytes], repeats: int, top: int) -> None:
     genais = [reader(flat) for flat in flats]
     weight = agent_pipeline._ONE
     usages = [agent_pipeline.extract_usage(g.usage_metadata) if g.usage_metadata else None for g in genais]
-    bills = [pipeline._bill(g, f, weight) for g, f in zip(genais, flats)]
+    bills = [pipeline._bill(g, f, weight) for g, f in zip(genais, flats, strict=True)]
     records = [agent_pipeline.CallRecord(
         operation=g.operation, provider=g.provider, request_model=g.request_model or "unknown",
         response_model=g.response_model or "", duration_s=float(g.duration_s or 0.0), error_type=g.error_type or "",
         pricing_status=b.status, charges=b.charges, attribution=pipeline._attribution(f, g.gaps),
-    ) for g, b, f in zip(genais, bills, flats)]
+    ) for g, b, f in zip(genais, bills, flats, strict=True)]
     stages = [
         ("decode (protobuf FromString)", lambda: [ExportTraceServiceRequest.FromString(b) for b in batches]),
         ("flatten (protobuf -> dict)", lambda: [list(agent_pipeline.flatten(r)) for r in decoded]),
         ("dialect read (spans.read)", lambda: [reader(f) for f in flats]),
         ("usage (extract_usage)", lambda: [agent_pipeline.extract_usage(g.usage_metadata) for g in genais]),
-        ("bill (Pipeline._bill -> bill())", lambda: [pipeline._bill(g, f, weight) for g, f in zip(genais, flats)]),
-        ("attribution labels", lambda: [pipeline._attribution(f, g.gaps) for g, f in zip(genais, flats)]),
+        ("bill (Pipeline._bill -> bill())",
+         lambda: [pipeline._bill(g, f, weight) for g, f in zip(genais, flats, strict=True)]),
+        ("attribution labels", lambda: [pipeline._attribution(f, g.gaps) for g, f in zip(genais, flats, strict=True)]),
         ("record (Recorder.record_call)", lambda: [pipeline.recorder.record_call(r) for r in records]),
         ("whole Pipeline.export", lambda: [pipeline.export(r) for r in decoded]),
     ]

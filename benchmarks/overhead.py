@@ -175,7 +175,8 @@ def load_fake_gemini() -> Any:
     import importlib.util
     import types
 
-    stubs = [name for name in ("otel_gemini", "otel_gemini.testing", "otel_gemini.testing.bodies") if name not in sys.modules]
+    stubs = [name for name in ("otel_gemini", "otel_gemini.testing", "otel_gemini.testing.bodies")
+             if name not in sys.modules]
     for package in ("otel_gemini", "otel_gemini.testing"):
         sys.modules.setdefault(package, types.ModuleType(package)).__path__ = []  # type: ignore[attr-defined]
     bodies_spec = importlib.util.spec_from_file_location("otel_gemini.testing.bodies", FAKE_GEMINI.parent / "bodies.py")
@@ -844,7 +845,7 @@ def summarize(series: dict[tuple[str, str, str, str], Series], na: dict[tuple[st
                                            "span_attributes": s.span_attributes,
                                            "round_medians_ns": s.round_medians}
                     if bare is not None and bare.samples and mode != "bare":
-                        diffs = [m - b for m, b in zip(s.round_medians, bare.round_medians)]
+                        diffs = [m - b for m, b in zip(s.round_medians, bare.round_medians, strict=False)]
                         row["added_median_ns"] = statistics.median(diffs)
                         row["added_range_ns"] = (min(diffs), max(diffs))
                         row["added_mean_ns"] = mean - (sum(bare.samples) + bare.collect_ns) / len(bare.samples)

@@ -38,7 +38,9 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'otel_gemini' has no attribute {name!r}")
 
 
-def instrument(tracer_provider: Any = None, meter_provider: Any = None, prometheus_port: int | None = None, **options: Any) -> GeminiInstrumentor:
+def instrument(
+    tracer_provider: Any = None, meter_provider: Any = None, prometheus_port: int | None = None, **options: Any
+) -> GeminiInstrumentor:
     """Instrument google-genai; calling it again is a no-op (use uninstrument() first to change settings)."""
     from otel_gemini.instrumentor import GeminiInstrumentor
 

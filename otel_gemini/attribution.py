@@ -49,7 +49,9 @@ class attributes:  # noqa: N801 - used like a function: ``with otel_gemini.attri
         self._tokens.append(_current.set(MappingProxyType(merged)))
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         _current.reset(self._tokens.pop())
 
     def __call__(self, func: F) -> F:

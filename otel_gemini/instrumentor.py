@@ -105,7 +105,7 @@ def sdk_disabled() -> bool:
     return True
 
 
-class GeminiInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+class GeminiInstrumentor(BaseInstrumentor):
     """Instruments google-genai (2.x and 3.x) with spans, metrics and exact cost."""
 
     _wrapped: list[tuple[Any, str]] = []

@@ -191,7 +191,8 @@ TOKENS = MetricDef(
 )
 REQUESTS = MetricDef(
     "gemini.requests", "{request}", "gemini_requests_total", "counter",
-    "Gemini SDK calls by outcome and pricing status.", BASE_LABELS + (ERROR_TYPE, RPC_STATUS, PRICING_STATUS), attributed=True,
+    "Gemini SDK calls by outcome and pricing status.", BASE_LABELS + (ERROR_TYPE, RPC_STATUS, PRICING_STATUS),
+    attributed=True,
 )
 INTERNAL_ERRORS = MetricDef(
     "otel_gemini.internal_errors", "{error}", "otel_gemini_internal_errors_total", "counter",
@@ -302,7 +303,8 @@ SPEND_LIMIT = MetricDef(
     ("gemini.spend.window", "gemini.spend.scope"),
 )
 WHATIF = "gemini.whatif"
-"""The what-if scenario of ``gemini_whatif_cost_usd_total``: ``actual``, ``batch``, ``flex``, ``cache``, ``model:<id>``."""
+"""The what-if scenario of ``gemini_whatif_cost_usd_total``: ``actual``, ``batch``, ``flex``, ``cache``,
+``model:<id>``."""
 WHATIF_COST = MetricDef(
     "gemini.whatif.cost.usd", "{USD}", "gemini_whatif_cost_usd_total", "counter",
     "What the priced responses would have cost under each what-if scenario (OTEL_GEMINI_WHATIF); 'actual' is their "
@@ -316,8 +318,8 @@ COUNTERS = (
 )
 HISTOGRAMS = (DURATION, TOKEN_USAGE, TIME_TO_FIRST_CHUNK_METRIC)
 GAUGES = (
-    PRICE_TABLE_CHECKED, PRICE_TABLE_INFO, CACHED_TOKENS, BATCH_ENQUEUED, BATCH_JOBS, PACIFIC_CALENDAR, PACIFIC_MONTH_END, QUOTA_LIMIT,
-    SPEND_LIMIT,
+    PRICE_TABLE_CHECKED, PRICE_TABLE_INFO, CACHED_TOKENS, BATCH_ENQUEUED, BATCH_JOBS, PACIFIC_CALENDAR,
+    PACIFIC_MONTH_END, QUOTA_LIMIT, SPEND_LIMIT,
 )
 
 

@@ -99,7 +99,7 @@ class Telemetry:
         names = [semconv.prometheus_label(label) for label in recorder.labels_of(metric)]
         total = Decimal(0)
         for key, value in recorder.counters[metric].items():
-            row = dict(zip(names, key))
+            row = dict(zip(names, key, strict=False))
             if all(row.get(k) == v for k, v in labels.items()):
                 total += Decimal(value)
         return total

@@ -26,9 +26,11 @@ def _internal_errors(telemetry: Any, component: str) -> float:
 
 def test_corrupt_price_file_falls_back_to_bundled_table(fake, client, tmp_path, caplog) -> None:
     bad = tmp_path / "prices.json"
-    bad.write_text('{"models": {"gemini-2.5-flash": {"periods": [{"effective_from": "2026-01-01", "standard": {"input": 0.3}}]}}}')
+    bad.write_text('{"models": {"gemini-2.5-flash": {"periods": '
+                   '[{"effective_from": "2026-01-01", "standard": {"input": 0.3}}]}}}')
     otel_gemini.uninstrument()
-    instrumentor = otel_gemini.instrument(tracer_provider=TracerProvider(), meter_provider=MeterProvider(), prices_path=str(bad))
+    instrumentor = otel_gemini.instrument(tracer_provider=TracerProvider(), meter_provider=MeterProvider(),
+                                          prices_path=str(bad))
     try:
         fake.push(_reply())
         result = client.models.generate_content(model=MODEL, contents="hi")
@@ -103,7 +105,10 @@ def test_tracer_that_raises_costs_the_span_not_the_count(fake, client, telemetry
 
 
 def test_garbage_usage_is_caught(fake, client, telemetry) -> None:
-    fake.push(Reply(body=response("hello", model_version=MODEL, usage_metadata={"promptTokenCount": 10, "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 10}], "totalTokenCount": 10, "candidatesTokenCount": 0})))
+    fake.push(Reply(body=response("hello", model_version=MODEL, usage_metadata={
+        "promptTokenCount": 10, "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 10}],
+        "totalTokenCount": 10, "candidatesTokenCount": 0,
+    })))
     assert client.models.generate_content(model=MODEL, contents="hi").text == "hello"
     assert len(telemetry.spans()) == 1
 

@@ -55,7 +55,7 @@ REASONING_KEYS = (
     "llm.token_count.completion_details.reasoning", "gen_ai.usage.thoughts_tokens",
 )
 # Per-modality subsets (semconv: modality input includes that modality's cached tokens, like promptTokensDetails).
-MODALITY_KEYS = {
+MODALITY_KEYS: dict[str, dict[str, tuple[str, ...]]] = {
     "prompt": {m: (semconv.usage_input_of(m),) for m in MODALITIES},
     "cache": {m: (semconv.usage_cache_read_of(m),) for m in MODALITIES},
     "candidates": {m: (semconv.usage_output_of(m),) for m in MODALITIES},

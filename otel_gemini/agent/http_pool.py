@@ -38,7 +38,9 @@ class BoundedHandler(BaseHTTPRequestHandler):
     server: BoundedHTTPServer
 
     def setup(self) -> None:
-        self.timeout = self.server.idle_timeout_s  # read by StreamRequestHandler.setup: socket.settimeout
+        # Read by StreamRequestHandler.setup (socket.settimeout). typeshed types it ClassVar, but a per-instance
+        # value is what the base class reads, so assigning it here is intended.
+        self.timeout = self.server.idle_timeout_s  # type: ignore[misc]
         super().setup()
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - signature fixed by the base class
@@ -75,7 +77,7 @@ class _BusyHandler(BaseHTTPRequestHandler):
     server: BoundedHTTPServer
 
     def setup(self) -> None:
-        self.timeout = min(self.server.idle_timeout_s, 2.0)
+        self.timeout = min(self.server.idle_timeout_s, 2.0)  # type: ignore[misc]  # typeshed: ClassVar (see above)
         super().setup()
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002

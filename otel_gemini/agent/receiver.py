@@ -146,7 +146,7 @@ def _span_by_span(document: dict[str, Any]) -> tuple[Any, int]:
             del request.resource_spans[-1]
             rejected += sum(map(len, spans_in))
             continue
-        for scope_node, spans in zip(scopes, spans_in):
+        for scope_node, spans in zip(scopes, spans_in, strict=True):
             try:
                 scope = _parse({key: value for key, value in scope_node.items() if key != "spans"},
                                resource.scope_spans.add())

@@ -45,7 +45,8 @@ CHARS_PER_TOKEN = 4
 
 
 def normalize_state(state: Any) -> str:
-    """``BATCH_STATE_SUCCEEDED`` (Developer API wire), ``JOB_STATE_SUCCEEDED`` (SDK 2.x/3.x, Vertex) -> ``succeeded``."""
+    """``BATCH_STATE_SUCCEEDED`` (Developer API wire), ``JOB_STATE_SUCCEEDED`` (SDK 2.x/3.x, Vertex)
+    -> ``succeeded``."""
     name = str(getattr(state, "value", state) or "").strip()
     return _STATE_PREFIX.sub("", name).lower() or "unspecified"
 
@@ -125,7 +126,8 @@ def read_job(body: Mapping[str, Any]) -> Job | None:
     inlined, embed_key = _inlined(output)
     kind = str(meta.get("@type", ""))
     embeddings = embed_key or "Embed" in kind or any(
-        isinstance(item.get("response"), Mapping) and ("embedding" in item["response"] or "embeddings" in item["response"])
+        isinstance(item.get("response"), Mapping)
+        and ("embedding" in item["response"] or "embeddings" in item["response"])
         for item in inlined or ()
     )
     stats = meta.get("batchStats") or meta.get("completionStats") or {}

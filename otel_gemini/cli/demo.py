@@ -56,17 +56,18 @@ def _workload(fake: FakeGemini, client: Any) -> None:
         call("gemini-2.5-flash", Reply(body=response("answer", model_version="gemini-2.5-flash",
                                                      usage_metadata=usage(prompt=1200, candidates=300, thoughts=8500))))
     # Implicit cache hit: 8,192 of 20,000 prompt tokens at the cache rate.
-    call("gemini-3.8-flash", Reply(body=response("cached", model_version="gemini-3.8-flash",
-                                                 usage_metadata=usage(prompt=20000, cached=8192, candidates=900, thoughts=2100))))
+    call("gemini-3.8-flash", Reply(body=response("cached", model_version="gemini-3.8-flash", usage_metadata=usage(
+        prompt=20000, cached=8192, candidates=900, thoughts=2100))))
     # A >200k prompt on 2.5 Pro: the whole request moves to the long-context rates.
     with otel_gemini.attributes(feature="summaries", tenant="globex"):
-        call("gemini-2.5-pro", Reply(body=response("long", model_version="gemini-2.5-pro",
-                                                   usage_metadata=usage(prompt=250_000, candidates=4000, thoughts=6000))))
+        call("gemini-2.5-pro", Reply(body=response("long", model_version="gemini-2.5-pro", usage_metadata=usage(
+            prompt=250_000, candidates=4000, thoughts=6000))))
     # Audio input, image output.
     call("gemini-2.5-flash", Reply(body=response("transcript", model_version="gemini-2.5-flash", usage_metadata=usage(
         prompt=9640, candidates=700, thoughts=260, prompt_details={"TEXT": 40, "AUDIO": 9600}))))
-    call("gemini-2.5-flash-image", Reply(body=response("image", model_version="gemini-2.5-flash-image", usage_metadata=usage(
-        prompt=20, candidates=1302, candidates_details={"TEXT": 12, "IMAGE": 1290}))))
+    call("gemini-2.5-flash-image", Reply(body=response(
+        "image", model_version="gemini-2.5-flash-image",
+        usage_metadata=usage(prompt=20, candidates=1302, candidates_details={"TEXT": 12, "IMAGE": 1290}))))
     # Served at the Flex tier (half price), as the x-gemini-service-tier header says.
     call("gemini-3.6-flash", Reply(body=response("flex", model_version="gemini-3.6-flash", usage_metadata=usage(
         prompt=5000, candidates=500)), headers={"x-gemini-service-tier": "flex"}))
@@ -91,7 +92,8 @@ def _workload(fake: FakeGemini, client: Any) -> None:
               Reply(status=429, body=quota_exceeded(
                   quota_id="GenerateContentInputTokensPerModelPerMinute", model="gemini-3.8-flash", value=None,
                   metric="generativelanguage.googleapis.com/generate_content_input_token_count", retry_delay="0.5s")),
-              Reply(body=response("third time", model_version="gemini-3.8-flash", usage_metadata=usage(prompt=400, candidates=90))))
+              Reply(body=response("third time", model_version="gemini-3.8-flash",
+                                  usage_metadata=usage(prompt=400, candidates=90))))
     retrying.models.generate_content(model="gemini-3.8-flash", contents="retry me")
     # A model the price table does not know: counted as unpriced, never $0.
     call("gemini-experimental-0xx", Reply(body=response("?", model_version="gemini-experimental-0xx",
@@ -114,7 +116,8 @@ def _free_tier_429() -> Reply:
 
 def _served_standard() -> Reply:
     return Reply(body=response("standard after all", model_version="gemini-3.8-flash",
-                               usage_metadata=usage(prompt=300, candidates=60)), headers={"x-gemini-service-tier": "standard"})
+                               usage_metadata=usage(prompt=300, candidates=60)),
+                 headers={"x-gemini-service-tier": "standard"})
 
 
 def _tick(fake: FakeGemini, client: Any, n: int) -> None:

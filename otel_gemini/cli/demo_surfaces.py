@@ -54,7 +54,8 @@ def _plans_and_grounding(fake: FakeGemini, client: Any) -> None:
     # A free-tier model: $0 billed, the paid-tier equivalent kept apart; a tuned model billed as its base.
     fake.push(Reply(body=response("free", model_version=FREE_MODEL, usage_metadata=usage(prompt=3000, candidates=800))))
     client.models.generate_content(model=FREE_MODEL, contents="free please")
-    fake.push(Reply(body=response("tuned", model_version=TUNED_MODEL, usage_metadata=usage(prompt=1500, candidates=200))))
+    fake.push(Reply(body=response("tuned", model_version=TUNED_MODEL,
+                                  usage_metadata=usage(prompt=1500, candidates=200))))
     client.models.generate_content(model=TUNED_MODEL, contents="ticket #42")
 
 
@@ -137,8 +138,10 @@ def _live(api_key: str) -> None:
 
     with FakeLive() as fake_live:
         fake_live.push(
-            live_turn("Hi!", audio=b"\0\0" * 2400, usage=live_usage({"TEXT": 120, "AUDIO": 900}, {"TEXT": 30, "AUDIO": 1500})),
-            live_turn("Sure.", audio=b"\0\0" * 2400, usage=live_usage({"TEXT": 180, "AUDIO": 2400}, {"TEXT": 20, "AUDIO": 900})),
+            live_turn("Hi!", audio=b"\0\0" * 2400,
+                      usage=live_usage({"TEXT": 120, "AUDIO": 900}, {"TEXT": 30, "AUDIO": 1500})),
+            live_turn("Sure.", audio=b"\0\0" * 2400,
+                      usage=live_usage({"TEXT": 180, "AUDIO": 2400}, {"TEXT": 20, "AUDIO": 900})),
         )
         client = genai.Client(api_key=api_key, http_options=types.HttpOptions(
             base_url=fake_live.base_url, async_client_args={"ssl": fake_live.ssl_context()}))

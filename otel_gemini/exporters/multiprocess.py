@@ -309,7 +309,7 @@ def merge(
                     continue  # bounds changed between versions: not mergeable
                 old = target.series.get(key)
                 target.series[key] = (counts, total) if old is None else (
-                    [a + b for a, b in zip(old[0], counts)], old[1] + total)
+                    [a + b for a, b in zip(old[0], counts, strict=False)], old[1] + total)
     for snap in gauge_sources:
         project = str(snap.get("project", "default"))
         for name, data in snap.get("gauges", {}).items():

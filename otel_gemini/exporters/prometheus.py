@@ -45,7 +45,7 @@ def family(
         histogram = HistogramMetricFamily(metric.prometheus_name, metric.description, labels=names)
         for key, counts, total in series:
             cumulative, buckets = 0, []
-            for index, (bound, count) in enumerate(zip((*metric.buckets, float("inf")), counts)):
+            for index, (bound, count) in enumerate(zip((*metric.buckets, float("inf")), counts, strict=False)):
                 cumulative += count
                 le = "+Inf" if bound == float("inf") else _fmt(bound)
                 found = _exemplar(exemplars.get((key, index))) if exemplars else None

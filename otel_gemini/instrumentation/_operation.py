@@ -124,7 +124,9 @@ def _guarded(component: str, hook: Callable[..., None] | None, *args: Any) -> No
         _guard.report(component, failure)
 
 
-def start(telemetry: Telemetry, op: Operation, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> CallState | None:
+def start(
+    telemetry: Telemetry, op: Operation, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> CallState | None:
     """Open the call (span included); None when that failed, and the SDK call then runs untouched."""
     try:
         model = op.model(instance, args, kwargs) or "unknown"

@@ -50,7 +50,7 @@ class _Step:
             self.state.finish(error)
 
 
-class _StreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]
+class _StreamProxy(wrapt.ObjectProxy):
     """What the sync and async proxies share: the call they finish, and finishing it when dropped unfinished."""
 
     def __init__(self, wrapped: Any, state: CallState) -> None:

@@ -229,8 +229,10 @@ def instrument(telemetry: Telemetry) -> list[tuple[Any, str]]:
     operations = {
         "create": create,
         "create_embeddings": create,
-        "get": Operation(semconv.OP_GET_BATCH, model=hooks.model_of_name, on_raw=hooks.on_get, unmetered_status=unbilled),
-        "_list": Operation(semconv.OP_LIST_BATCHES, model=hooks.no_model, on_raw=hooks.on_list, unmetered_status=unbilled),
+        "get": Operation(semconv.OP_GET_BATCH, model=hooks.model_of_name, on_raw=hooks.on_get,
+                         unmetered_status=unbilled),
+        "_list": Operation(semconv.OP_LIST_BATCHES, model=hooks.no_model, on_raw=hooks.on_list,
+                           unmetered_status=unbilled),
         "cancel": Operation(semconv.OP_CANCEL_BATCH, model=hooks.model_of_name, on_raw=hooks.on_cancel,
                             unmetered_status=unbilled),
         "delete": Operation(semconv.OP_DELETE_BATCH, model=hooks.model_of_name, on_raw=hooks.on_delete,

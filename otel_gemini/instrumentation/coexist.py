@@ -15,7 +15,8 @@ always stay; what ``OTEL_GEMINI_SPANS`` decides is the span (docs/coexistence.md
 * ``never``: never a span of our own; attributes on a current peer span as in ``auto``; metrics always.
 
 Detection is structural, not by package name: a wrapt wrapper whose wrapper function lives in an
-instrumentation package (``opentelemetry.*``, ``openinference.*``, ``openlit.*``), and a recording span of another instrumentation scope carrying ``gen_ai.operation.name``.
+instrumentation package (``opentelemetry.*``, ``openinference.*``, ``openlit.*``), and a recording span of
+another instrumentation scope carrying ``gen_ai.operation.name``.
 """
 
 from __future__ import annotations

@@ -141,7 +141,7 @@ def capped(value: Any, limit: int) -> str:
             return text
         holders: list[tuple[Any, Any, str]] = []
 
-        def collect(node: Any) -> None:
+        def collect(node: Any, holders: list[tuple[Any, Any, str]] = holders) -> None:
             items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
             for key, child in items:
                 if isinstance(child, str):

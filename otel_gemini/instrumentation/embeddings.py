@@ -50,7 +50,8 @@ def usage_from_body(body: Mapping[str, Any]) -> Usage | None:
         usage = extract_usage(metadata)
         if usage is not None:
             return usage
-    total, seen, details = 0, False, []
+    total, seen = 0, False
+    details: list[Any] = []
     for embedding in _embeddings(body):
         statistics = embedding.get("statistics")
         if not isinstance(statistics, Mapping):

@@ -112,7 +112,7 @@ def _finish(state: CallState, error: BaseException | None = None, abandoned: boo
         _guard.report("live", failure)
 
 
-class _SessionManager(wrapt.ObjectProxy):  # type: ignore[misc]
+class _SessionManager(wrapt.ObjectProxy):
     """The SDK's ``connect()`` context manager; the session's span lives from enter to exit."""
 
     def __init__(self, wrapped: Any, telemetry: Telemetry, instance: Any, kwargs: dict[str, Any]) -> None:

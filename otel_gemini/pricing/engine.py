@@ -83,9 +83,9 @@ def price_usage(
     long = card.long_threshold is not None and usage.prompt_tokens > card.long_threshold
     input_rates = (card.long_input if long else None) or card.input
     output_rates = (card.long_output if long else None) or card.output
-    cache_rates = (card.long_cache_read if long else None) or card.cache_read or input_rates
     if input_rates is None or output_rates is None:
         return Cost(UNPRICED, model_id=card.model_id, service_tier=card.service_tier)
+    cache_rates = (card.long_cache_read if long else None) or card.cache_read or input_rates
     lines = _lines("input", usage.input, input_rates)
     lines += _lines("cache_read", usage.cache_read, cache_rates)
     if not grounded_retrieval:

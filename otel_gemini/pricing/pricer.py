@@ -142,7 +142,9 @@ class Pricer:
 
     # -- what is billed -------------------------------------------------------------------------------------
 
-    def _card(self, model: str | None, at: float, platform: str, tier: str = "standard") -> tuple[RateCard | None, str | None, bool]:
+    def _card(
+        self, model: str | None, at: float, platform: str, tier: str = "standard"
+    ) -> tuple[RateCard | None, str | None, bool]:
         model_id, tuned = self.resolve(model)
         card = self.table.rate_card(model_id, at=at, service_tier=tier, platform=platform) if model_id else None
         return card, model_id, tuned
@@ -184,4 +186,5 @@ class Pricer:
         """Creating an explicit cache bills its tokens once at the input rate (as ``cache_write``)."""
         cost = bill(self, Facts(usage, model, at=at, platform=platform, location=location)).charges[0].cost
         lines = tuple(CostLine("cache_write", line.modality, line.amount) for line in cost.lines)
-        return Cost(cost.status, lines, cost.model_id, cost.service_tier, cost.long_context, cost.source, cost.list_price)
+        return Cost(cost.status, lines, cost.model_id, cost.service_tier, cost.long_context, cost.source,
+                    cost.list_price)

@@ -24,7 +24,8 @@ def _pairs(spec: str) -> dict[str, str]:
 
 
 def parse_billing_tier(spec: str) -> tuple[str, dict[str, str]]:
-    """``free`` | ``tier1`` | ``tier2`` | ``tier3``, then optional ``model=tier`` overrides: ``tier1,gemini-2.5-flash=free``."""
+    """``free`` | ``tier1`` | ``tier2`` | ``tier3``, then optional ``model=tier`` overrides:
+    ``tier1,gemini-2.5-flash=free``."""
     default, overrides = "tier1", {}
     for item in spec.replace(";", ",").split(","):
         item = item.strip().lower()

@@ -30,7 +30,8 @@ class Settings:
     prometheus_host: str = "0.0.0.0"
     prices_path: str | None = None
     prices_url: str | None = None
-    """Where ``otel-gemini prices update`` fetches from when given no --url/--file (None: pricing.updates.DEFAULT_URL)."""
+    """Where ``otel-gemini prices update`` fetches from when given no --url/--file
+    (None: pricing.updates.DEFAULT_URL)."""
     prices_cache_dir: str | None = None
     """Installed tables (None: $XDG_CACHE_HOME/otel-gemini/prices, else ~/.cache/otel-gemini/prices)."""
     prices_reload_seconds: float = 60.0

@@ -26,8 +26,9 @@ _EMBED_TYPE = "type.googleapis.com/google.ai.generativelanguage.v1main.EmbedCont
 def succeeded(prompt: int, candidates: int, thoughts: int = 0, *, model_version: str = "gemini-2.5-flash",
               key: str | None = None) -> dict[str, Any]:
     """One inlined response that succeeded, with the usage Google bills."""
-    item: dict[str, Any] = {"response": response("ok", model_version=model_version,
-                                                 usage_metadata=usage(prompt=prompt, candidates=candidates, thoughts=thoughts))}
+    item: dict[str, Any] = {"response": response(
+        "ok", model_version=model_version, usage_metadata=usage(prompt=prompt, candidates=candidates, thoughts=thoughts)
+    )}
     if key is not None:
         item["metadata"] = {"key": key}
     return item

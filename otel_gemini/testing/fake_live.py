@@ -137,7 +137,7 @@ def _make_certificates(directory: str) -> tuple[str, str, str]:
     for path, data in zip(paths, (
         ca.public_bytes(pem), leaf.public_bytes(pem),
         leaf_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
-    )):
+    ), strict=True):
         with open(path, "wb") as out:
             out.write(data)
     return paths  # type: ignore[return-value]

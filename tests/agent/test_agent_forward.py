@@ -135,9 +135,8 @@ def test_endpoint_urls() -> None:
 def test_cli_env_and_bad_url() -> None:
     # A bad forward URL stops the agent at start with exit status 2 and a one-line reason.
     env_var = "OTEL_GEMINI_AGENT_FORWARD_OTLP_ENDPOINT"
-    code = ("import os, sys; os.environ[%r] = 'not-a-url'; from otel_gemini.cli import main; "
-            "sys.exit(main(['agent', '--otlp-grpc-port', '0', '--otlp-http-port', '0', '--metrics-port', '0']))"
-            % env_var)
+    code = (f"import os, sys; os.environ[{env_var!r}] = 'not-a-url'; from otel_gemini.cli import main; "
+            "sys.exit(main(['agent', '--otlp-grpc-port', '0', '--otlp-http-port', '0', '--metrics-port', '0']))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
     assert done.returncode == 2
     assert "must be an http:// or https:// URL" in done.stderr

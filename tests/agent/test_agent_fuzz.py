@@ -28,7 +28,8 @@ SEED = 20261123
 
 @pytest.fixture
 def agent() -> Iterator[Agent]:
-    with Agent(AgentOptions(otlp_grpc_port=0, otlp_http_port=0, metrics_port=0, max_request_bytes=64 * 1024)) as running:
+    options = AgentOptions(otlp_grpc_port=0, otlp_http_port=0, metrics_port=0, max_request_bytes=64 * 1024)
+    with Agent(options) as running:
         yield running
 
 

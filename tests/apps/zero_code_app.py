@@ -18,7 +18,9 @@ KEY = os.environ["ZERO_CODE_API_KEY"]
 
 client = genai.Client(api_key=KEY, http_options=types.HttpOptions(base_url=BASE_URL))
 print("genai:", client.models.generate_content(model="gemini-2.5-flash", contents="hello").text, flush=True)
-text = "".join(c.text or "" for c in client.models.generate_content_stream(model="gemini-2.5-flash-lite", contents="hi"))
+text = "".join(
+    c.text or "" for c in client.models.generate_content_stream(model="gemini-2.5-flash-lite", contents="hi")
+)
 print("stream:", text, flush=True)
 
 try:

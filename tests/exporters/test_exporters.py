@@ -25,11 +25,13 @@ def test_prometheus_endpoint_serves_the_contract(fake, client) -> None:
     port = _free_port()
     otel_gemini.uninstrument()
     instrumentor = otel_gemini.instrument(
-        tracer_provider=TracerProvider(), meter_provider=MeterProvider(), prometheus_port=port, prometheus_host="127.0.0.1"
+        tracer_provider=TracerProvider(), meter_provider=MeterProvider(), prometheus_port=port,
+        prometheus_host="127.0.0.1",
     )
     try:
         assert instrumentor.prometheus_port == port
-        fake.push(Reply(body=response("x", model_version=MODEL, usage_metadata=usage(prompt=1000, candidates=200, thoughts=300))))
+        fake.push(Reply(body=response("x", model_version=MODEL,
+                                      usage_metadata=usage(prompt=1000, candidates=200, thoughts=300))))
         client.models.generate_content(model=MODEL, contents="hi")
         body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
     finally:
@@ -63,13 +65,15 @@ def test_taken_port_does_not_stop_the_app(fake, client) -> None:
         port = busy.getsockname()[1]
         otel_gemini.uninstrument()
         instrumentor = otel_gemini.instrument(
-            tracer_provider=TracerProvider(), meter_provider=MeterProvider(), prometheus_port=port, prometheus_host="127.0.0.1"
+            tracer_provider=TracerProvider(), meter_provider=MeterProvider(), prometheus_port=port,
+            prometheus_host="127.0.0.1",
         )
         try:
             assert instrumentor.prometheus_port is None
             fake.push(Reply(body=response("x", model_version=MODEL)))
             assert client.models.generate_content(model=MODEL, contents="hi").text == "x"
-            assert instrumentor.telemetry.recorder.counters[otel_gemini.semconv.INTERNAL_ERRORS] == {("prometheus_server",): 1}
+            internal_errors = instrumentor.telemetry.recorder.counters[otel_gemini.semconv.INTERNAL_ERRORS]
+            assert internal_errors == {("prometheus_server",): 1}
         finally:
             otel_gemini.uninstrument()
 

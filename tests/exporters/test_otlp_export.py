@@ -92,7 +92,8 @@ def test_otlp_push_from_standard_variables(fake: FakeGemini, receiver: OTLPRecei
     assert result.returncode == 0, result.stderr
     assert "Failed to export" not in result.stderr, result.stderr
     assert [(r.action, r.model) for r in fake.requests] == [
-        ("generateContent", MODEL), ("streamGenerateContent", MODEL), ("countTokens", MODEL), ("generateContent", MODEL),
+        ("generateContent", MODEL), ("streamGenerateContent", MODEL), ("countTokens", MODEL),
+        ("generateContent", MODEL),
     ]
     # The app has exited, so its atexit flush is done; the waits only bound a slow receiver thread.
     receiver.wait_for_span(f"count_tokens {MODEL}", timeout=5)

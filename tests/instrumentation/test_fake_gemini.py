@@ -122,7 +122,8 @@ def test_cut_stream_makes_iteration_raise(fake: FakeGemini, client: genai.Client
 
 
 def test_service_tier_header_visible(fake: FakeGemini, client: genai.Client) -> None:
-    fake.push(Reply(body=response(usage_metadata=usage(service_tier="flex")), headers={"x-gemini-service-tier": "flex"}))
+    fake.push(Reply(body=response(usage_metadata=usage(service_tier="flex")),
+                    headers={"x-gemini-service-tier": "flex"}))
     result = client.models.generate_content(model=MODEL, contents="hi")
     assert result.sdk_http_response is not None and result.sdk_http_response.headers is not None
     assert result.sdk_http_response.headers["x-gemini-service-tier"] == "flex"

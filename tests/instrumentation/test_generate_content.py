@@ -21,7 +21,8 @@ BASE = dict(gen_ai_operation_name="generate_content", gen_ai_provider_name="gcp.
 
 def one_k_call() -> Reply:
     """1,000 prompt + 200 candidates + 300 thoughts: 1,000 × 0.30/1M + 500 × 2.50/1M = $0.00155."""
-    return Reply(body=response("hello", model_version=MODEL, usage_metadata=usage(prompt=1000, candidates=200, thoughts=300)))
+    return Reply(body=response("hello", model_version=MODEL,
+                               usage_metadata=usage(prompt=1000, candidates=200, thoughts=300)))
 
 
 def test_sync_call_span_metrics_and_cost(fake, client, telemetry) -> None:
@@ -75,7 +76,9 @@ def test_otel_metrics_reach_the_meter_provider(fake, client, telemetry) -> None:
     assert "error.type" not in requests.attributes
     [duration] = telemetry.otel_points("gen_ai.client.operation.duration")
     assert duration.count == 1 and duration.explicit_bounds[0] == 0.01
-    usage_points = {p.attributes["gen_ai.token.type"]: p.sum for p in telemetry.otel_points("gen_ai.client.token.usage")}
+    usage_points = {
+        p.attributes["gen_ai.token.type"]: p.sum for p in telemetry.otel_points("gen_ai.client.token.usage")
+    }
     assert usage_points == {"input": 1000, "output": 500}
 
 
@@ -129,7 +132,8 @@ def test_stream_keeps_last_running_usage(fake, client, telemetry) -> None:
 
 
 async def test_async_stream(fake, client, telemetry) -> None:
-    fake.push(Reply(chunks=stream(["a", "b"], model_version=MODEL, final_usage=usage(prompt=1000, candidates=200, thoughts=300))))
+    fake.push(Reply(chunks=stream(["a", "b"], model_version=MODEL,
+                                  final_usage=usage(prompt=1000, candidates=200, thoughts=300))))
     texts = [c.text async for c in await client.aio.models.generate_content_stream(model=MODEL, contents="hi")]
     assert texts == ["a", "b"]
     assert telemetry.span().attributes["gen_ai.usage.cost.amount"] == pytest.approx(0.00155)
@@ -139,7 +143,7 @@ def test_abandoned_stream_ends_span_once_with_last_usage(fake, client, telemetry
     """Stopped after the first chunk: its running usage (1,000 prompt, 66 candidates, 300 thoughts) is billed."""
     final = usage(prompt=1000, candidates=200, thoughts=300)
     fake.push(Reply(chunks=stream(["a", "b", "c"], model_version=MODEL, final_usage=final)))
-    for chunk in client.models.generate_content_stream(model=MODEL, contents="hi"):
+    for _chunk in client.models.generate_content_stream(model=MODEL, contents="hi"):
         break
     gc.collect()
     span = telemetry.span()
@@ -234,7 +238,8 @@ def test_automatic_continuation_prices_each_hop_apart(fake, client, telemetry) -
     """
     pro = "gemini-2.5-pro"
     fake.push(
-        Reply(body=response("part1", model_version=pro, usage_metadata=usage(prompt=150_000, candidates=1000), continuation=True)),
+        Reply(body=response("part1", model_version=pro, usage_metadata=usage(prompt=150_000, candidates=1000),
+                            continuation=True)),
         Reply(body=response("part2", model_version=pro, usage_metadata=usage(prompt=150_000, candidates=1000))),
     )
     result = client.models.generate_content(model=pro, contents="long")
@@ -246,7 +251,8 @@ def test_automatic_continuation_prices_each_hop_apart(fake, client, telemetry) -
 
 
 def test_chat_send_message_sync_and_stream(fake, client, telemetry) -> None:
-    fake.push(one_k_call(), Reply(chunks=stream(["x", "y"], model_version=MODEL, final_usage=usage(prompt=1000, candidates=200, thoughts=300))))
+    fake.push(one_k_call(), Reply(chunks=stream(["x", "y"], model_version=MODEL,
+                                                final_usage=usage(prompt=1000, candidates=200, thoughts=300))))
     chat = client.chats.create(model=MODEL)
     assert chat.send_message("hi").text == "hello"
     assert [c.text for c in chat.send_message_stream("again")] == ["x", "y"]
@@ -256,7 +262,8 @@ def test_chat_send_message_sync_and_stream(fake, client, telemetry) -> None:
 
 
 async def test_async_chat(fake, client, telemetry) -> None:
-    fake.push(one_k_call(), Reply(chunks=stream(["x"], model_version=MODEL, final_usage=usage(prompt=1000, candidates=200, thoughts=300))))
+    fake.push(one_k_call(), Reply(chunks=stream(["x"], model_version=MODEL,
+                                                final_usage=usage(prompt=1000, candidates=200, thoughts=300))))
     chat = client.aio.chats.create(model=MODEL)
     assert (await chat.send_message("hi")).text == "hello"
     assert [c.text async for c in await chat.send_message_stream("again")] == ["x"]
@@ -283,7 +290,8 @@ def test_unknown_model_is_unpriced_never_zero(fake, client, telemetry, caplog) -
     for span in telemetry.spans():
         assert span.attributes["gemini.pricing.status"] == "unpriced"
         assert "gen_ai.usage.cost.amount" not in span.attributes
-    assert telemetry.prom("gemini_requests_total", gen_ai_request_model="gemini-99-ultra", gemini_pricing_status="unpriced") == 2
+    assert telemetry.prom("gemini_requests_total", gen_ai_request_model="gemini-99-ultra",
+                          gemini_pricing_status="unpriced") == 2
     assert telemetry.prom("gemini_tokens_total", gen_ai_request_model="gemini-99-ultra") == 22
     assert len([r for r in caplog.records if "gemini-99-ultra" in r.getMessage()]) == 1
 
@@ -291,7 +299,8 @@ def test_unknown_model_is_unpriced_never_zero(fake, client, telemetry, caplog) -
 def test_long_context_cliff_e1(fake, client, telemetry) -> None:
     """Billing reference E1: 2.5 Pro, 250,000 prompt, 4,000 candidates, 6,000 thoughts → $0.775."""
     pro = "gemini-2.5-pro"
-    fake.push(Reply(body=response("x", model_version=pro, usage_metadata=usage(prompt=250_000, candidates=4000, thoughts=6000))))
+    fake.push(Reply(body=response("x", model_version=pro,
+                                  usage_metadata=usage(prompt=250_000, candidates=4000, thoughts=6000))))
     client.models.generate_content(model=pro, contents="hi")
     span = telemetry.span()
     assert Decimal(span.attributes["gemini.cost.usd_exact"]) == Decimal("0.775")

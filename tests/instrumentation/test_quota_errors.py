@@ -114,7 +114,8 @@ def test_violation_details_are_span_events(fake, client, telemetry) -> None:
     tpm = events[2].attributes
     assert tpm["gemini.quota.metric"] == qb.FREE_INPUT_TOKENS
     assert tpm["gemini.quota.dimensions.model"] == MODEL and tpm["gemini.quota.dimensions.location"] == "global"
-    assert (tpm["gemini.quota.unit"], tpm["gemini.quota.window"], tpm["gemini.quota.tier"]) == ("input_tokens", "minute", "free")
+    assert (tpm["gemini.quota.unit"], tpm["gemini.quota.window"], tpm["gemini.quota.tier"]) == (
+        "input_tokens", "minute", "free")
 
 
 def test_other_errors_carry_their_rpc_status(fake, client, telemetry) -> None:
@@ -194,8 +195,11 @@ def test_retries_exhausted(fake, retrying, telemetry) -> None:
     fake.push(*[Reply(status=429, body=qb.quota_failure()) for _ in range(3)])
     with pytest.raises(errors.ClientError):
         retrying.models.generate_content(model=MODEL, contents="hi")
-    assert attempts(telemetry) == {("429", "RESOURCE_EXHAUSTED", "retried"): 2, ("429", "RESOURCE_EXHAUSTED", "final"): 1}
-    assert telemetry.prom("gemini_requests_total", **BASE, error_type="429", gemini_rpc_status="RESOURCE_EXHAUSTED") == 1
+    assert attempts(telemetry) == {
+        ("429", "RESOURCE_EXHAUSTED", "retried"): 2, ("429", "RESOURCE_EXHAUSTED", "final"): 1,
+    }
+    assert telemetry.prom("gemini_requests_total", **BASE, error_type="429",
+                          gemini_rpc_status="RESOURCE_EXHAUSTED") == 1
     assert exceeded(telemetry) == {FREE_DAY: 3.0}
     assert telemetry.span().attributes["gemini.quota.violations"] == (qb.PER_DAY,)
     assert telemetry.prom("gemini_cost_usd_total", **BASE) == 0
@@ -212,7 +216,8 @@ def test_attempts_reach_otel_metrics(fake, retrying, telemetry) -> None:
 def test_continuation_hops_are_final_attempts(fake, client, telemetry) -> None:
     """Two hops of one call, each its own request: 2 × $0.0008 = $0.0016."""
     fake.push(
-        Reply(body=response("a", model_version=MODEL, usage_metadata=usage(prompt=1000, candidates=200), continuation=True)),
+        Reply(body=response("a", model_version=MODEL, usage_metadata=usage(prompt=1000, candidates=200),
+                            continuation=True)),
         ok_call(),
     )
     client.models.generate_content(model=MODEL, contents="long")
@@ -247,7 +252,8 @@ def test_priority_served_standard_is_a_downgrade(fake, client, telemetry, config
 def test_priority_served_priority_is_no_downgrade(fake, client, telemetry) -> None:
     """Served priority: 1.8 × $0.0008 = $0.00144, no downgrade."""
     fake.push(Reply(body=ok_call().body, headers={"x-gemini-service-tier": "priority"}))
-    client.models.generate_content(model=MODEL, contents="hi", config=types.GenerateContentConfig(service_tier="priority"))
+    client.models.generate_content(model=MODEL, contents="hi",
+                                   config=types.GenerateContentConfig(service_tier="priority"))
     assert telemetry.prom("gemini_service_tier_downgrades_total") == 0
     assert telemetry.prom("gemini_cost_usd_total", **BASE, gemini_service_tier="priority") == pytest.approx(0.00144)
 
@@ -281,7 +287,9 @@ def test_parse_the_captured_2026_body() -> None:
     assert parsed.retry_delay_s == pytest.approx(38.90923309)
 
 
-@pytest.mark.parametrize("order", ["help,quota,retry", "quota,help,retry", "retry,quota,help", "quota,retry", "retry,quota"])
+@pytest.mark.parametrize(
+    "order", ["help,quota,retry", "quota,help,retry", "retry,quota,help", "quota,retry", "retry,quota"]
+)
 def test_parse_any_detail_order(order: str) -> None:
     parsed = quota.parse(qb.quota_failure(order=order, message_delay=None))
     assert parsed is not None and [v.quota_id for v in parsed.violations] == [qb.PER_DAY]
@@ -317,7 +325,8 @@ def test_parse_no_details() -> None:
 
 
 @pytest.mark.parametrize(("value", "seconds"), [
-    ("38s", 38.0), ("55.846891726s", 55.846891726), ("0.5s", 0.5), ("1.s", 1.0), ({"seconds": 3, "nanos": 500_000_000}, 3.5),
+    ("38s", 38.0), ("55.846891726s", 55.846891726), ("0.5s", 0.5), ("1.s", 1.0),
+    ({"seconds": 3, "nanos": 500_000_000}, 3.5),
     ("38", None), ("", None), (None, None), (38, None),
 ])
 def test_parse_duration(value: Any, seconds: float | None) -> None:

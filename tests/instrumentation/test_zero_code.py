@@ -87,8 +87,10 @@ def run_app(fake: Any, **extra: str) -> tuple[str, str, str]:
 
 def push_replies(fake: Any) -> None:
     fake.push(
-        Reply(body=response("hi there", model_version="gemini-2.5-flash", usage_metadata=usage(prompt=1000, candidates=200))),
-        Reply(chunks=stream(["str", "eam"], model_version="gemini-2.5-flash-lite", final_usage=usage(prompt=100, candidates=40))),
+        Reply(body=response("hi there", model_version="gemini-2.5-flash",
+                            usage_metadata=usage(prompt=1000, candidates=200))),
+        Reply(chunks=stream(["str", "eam"], model_version="gemini-2.5-flash-lite",
+                            final_usage=usage(prompt=100, candidates=40))),
         Reply(body=response("legacy hi", usage_metadata=usage(prompt=2000, candidates=400))),
     )
 

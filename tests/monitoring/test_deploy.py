@@ -1,6 +1,7 @@
 """deploy/ checked without a container runtime (deploy/README.md, "What tests/monitoring/test_deploy.py checks"): each
-file by the tool that reads it (promtool, amtool, Compose 1.29's `config`, kubernetes-validate's bundled Kubernetes schemas),
-every path, port, name and flag one file expects of another must exist, and the agent and demo command lines start.
+file by the tool that reads it (promtool, amtool, Compose 1.29's `config`, kubernetes-validate's bundled Kubernetes
+schemas), every path, port, name and flag one file expects of another must exist, and the agent and demo command
+lines start.
 """
 
 from __future__ import annotations

@@ -167,7 +167,9 @@ def _check(base: str, hook: Any, queries: list[tuple[str, str, bool]], started: 
         failures.append(f"no alert named {BUDGET_ALERT} in {ALERTS.name} (alerts: {sorted(names)})")
     if len(expected) < 2:
         failures.append(f"no alert in {ALERTS.name} reads the 429 rate (error_type=\"429\")")
-    failures += [f"alert {name} not firing in Prometheus (firing: {sorted(firing)})" for name in sorted(expected - firing)]
+    failures += [
+        f"alert {name} not firing in Prometheus (firing: {sorted(firing)})" for name in sorted(expected - firing)
+    ]
     delivered = hook.alertnames()
     failures += [f"alert {name} not delivered to the webhook (delivered: {sorted(delivered)})"
                  for name in sorted(expected - delivered)]

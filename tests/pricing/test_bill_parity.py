@@ -215,13 +215,13 @@ class Doors:
         lines: dict[tuple[str, str], Decimal] = {}
         estimate = ""
         for key, amount in _diff(recorder, semconv.COST, snapshot[semconv.COST]).items():
-            row = dict(zip(labels, key))
+            row = dict(zip(labels, key, strict=False))
             line = (row[semconv.COST_TYPE], row[semconv.TOKEN_MODALITY])
             lines[line] = lines.get(line, D(0)) + amount
             estimate = row.get("gemini.estimate", "") or estimate
         requests = list(_diff(recorder, semconv.REQUESTS, snapshot[semconv.REQUESTS]))
         assert len(requests) == 1, requests
-        status = dict(zip(recorder.labels_of(semconv.REQUESTS), requests[0]))[semconv.PRICING_STATUS]
+        status = dict(zip(recorder.labels_of(semconv.REQUESTS), requests[0], strict=False))[semconv.PRICING_STATUS]
         paid = sum(_diff(recorder, semconv.PAID_TIER_EQUIVALENT, snapshot[semconv.PAID_TIER_EQUIVALENT]).values(), D(0))
         return Seen(status, lines, paid or None, estimate)
 

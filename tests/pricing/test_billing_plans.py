@@ -29,7 +29,9 @@ def thousand(model: str = FLASH, **kwargs: Any) -> Reply:
 # -- free tier -------------------------------------------------------------------------------------------------
 
 
-def test_free_tier_costs_nothing_counts_tokens_and_keeps_what_it_would_have_cost(fake, client, plan, monkeypatch) -> None:
+def test_free_tier_costs_nothing_counts_tokens_and_keeps_what_it_would_have_cost(
+    fake, client, plan, monkeypatch
+) -> None:
     monkeypatch.setenv("OTEL_GEMINI_BILLING_TIER", "free")
     telemetry = plan()
     fake.push(thousand())
@@ -40,7 +42,8 @@ def test_free_tier_costs_nothing_counts_tokens_and_keeps_what_it_would_have_cost
     assert attrs["gemini.cost.usd_exact"] == "0"
     assert attrs["gemini.cost.paid_tier_equivalent_usd"] == pytest.approx(0.00155)
     assert telemetry.exact("gemini_cost_usd_total") == 0
-    assert telemetry.exact("gemini_cost_paid_tier_equivalent_usd_total", gen_ai_request_model=FLASH) == Decimal("0.00155")
+    assert telemetry.exact("gemini_cost_paid_tier_equivalent_usd_total",
+                           gen_ai_request_model=FLASH) == Decimal("0.00155")
     assert telemetry.exact("gemini_tokens_total", gen_ai_token_type="input") == 1000
     assert telemetry.prom("gemini_requests_total", gemini_pricing_status="free") == 1
     assert telemetry.prom("gemini_cost_paid_tier_equivalent_usd_total") == pytest.approx(0.00155)
@@ -102,7 +105,8 @@ def test_grounding_allowance_from_the_table_and_per_group(fake, client, plan) ->
     fake.push(thousand(FLASH3, web_search_queries=["a", "b", "c"]))
     client.models.generate_content(model=FLASH3, contents="hi")
     assert telemetry.exact("gemini_cost_usd_total", gemini_cost_type="grounding", gen_ai_request_model=FLASH) == 0
-    assert telemetry.exact("gemini_cost_usd_total", gemini_cost_type="grounding", gen_ai_request_model=FLASH3) == Decimal("0.014")
+    assert telemetry.exact("gemini_cost_usd_total", gemini_cost_type="grounding",
+                           gen_ai_request_model=FLASH3) == Decimal("0.014")
     assert telemetry.exact("gemini_grounding_units_total") == 4
 
 
@@ -115,14 +119,16 @@ def test_tuned_model_bills_at_base_rate_on_developer_api(fake, client, plan) -> 
     fake.push(thousand("tunedModels/support-bot-7"))
     client.models.generate_content(model="tunedModels/support-bot-7", contents="hi")
     assert telemetry.span().attributes["gemini.pricing.status"] == "priced"
-    assert telemetry.exact("gemini_cost_usd_total", gen_ai_request_model="tunedModels/support-bot-7") == Decimal("0.00155")
+    assert telemetry.exact("gemini_cost_usd_total",
+                           gen_ai_request_model="tunedModels/support-bot-7") == Decimal("0.00155")
 
 
 def test_tuned_model_base_learned_from_models_get(fake, client, plan) -> None:
     """No mapping configured: ``models.get`` of the tuned model says its base is 2.5 Flash → $0.00155."""
     telemetry = plan()
     name = "tunedModels/learned-9"
-    fake.push(Reply(body={"name": name, "baseModel": f"models/{FLASH}", "state": "ACTIVE"}, route=r"GET .*tunedModels/learned-9"))
+    fake.push(Reply(body={"name": name, "baseModel": f"models/{FLASH}", "state": "ACTIVE"},
+                    route=r"GET .*tunedModels/learned-9"))
     assert client.models.get(model=name).tuned_model_info.base_model == f"models/{FLASH}"
     fake.push(thousand(name))
     client.models.generate_content(model=name, contents="hi")
@@ -149,4 +155,5 @@ def test_vertex_regional_endpoint_and_tuned_endpoint(fake, plan) -> None:
     fake.push(thousand(endpoint))
     regional.models.generate_content(model=endpoint, contents="hi")
     assert telemetry.spans()[-1].attributes["gemini.cost.usd_exact"] == "0.0025575"
-    assert telemetry.exact("gemini_cost_usd_total", gen_ai_provider_name="gcp.vertex_ai") == Decimal("0.0058125")  # 0.00155 + 0.001705 + 0.0025575
+    # 0.00155 + 0.001705 + 0.0025575
+    assert telemetry.exact("gemini_cost_usd_total", gen_ai_provider_name="gcp.vertex_ai") == Decimal("0.0058125")

@@ -121,7 +121,8 @@ def test_override_file_adds_an_unknown_model_without_a_restart(
     with caplog.at_level("WARNING", logger="otel_gemini"):
         for _ in range(2):
             client.models.generate_content(model="gemini-9-flash", contents="hello")
-    assert t.exact("gemini_requests_total", gemini_pricing_status="unpriced", gen_ai_request_model="gemini-9-flash") == 2
+    assert t.exact("gemini_requests_total", gemini_pricing_status="unpriced",
+                   gen_ai_request_model="gemini-9-flash") == 2
     assert t.exact("gemini_cost_usd_total") == 0  # unpriced, never $0 of cost
     named = [r for r in caplog.records if "gemini-9-flash" in r.getMessage()]
     assert len(named) == 1 and "prices update" in named[0].getMessage()  # named once, with the way to fix it

@@ -57,7 +57,8 @@ def call_at(monkeypatch: pytest.MonkeyPatch) -> Callable[[float], None]:
 
 
 def reply(model_version: str, headers: dict[str, str] | None = None, **counts: Any) -> Reply:
-    return Reply(body=response("ok", model_version=model_version, usage_metadata=usage(**counts)), headers=headers or {})
+    return Reply(body=response("ok", model_version=model_version, usage_metadata=usage(**counts)),
+                 headers=headers or {})
 
 
 def exact(attributes: Any) -> Decimal:
@@ -79,7 +80,9 @@ CARBON_USAGE = {"prompt": 10_000, "cached": 2_000, "candidates": 1_000, "thought
     (CARBON_DOUBLES, Decimal("0.0624")),
     (DEC_4, Decimal("0.0624")),
 ])
-def test_carbon_is_billed_at_the_price_of_the_day_of_the_call(fake, client, telemetry, call_at, instant, expected) -> None:
+def test_carbon_is_billed_at_the_price_of_the_day_of_the_call(
+    fake, client, telemetry, call_at, instant, expected
+) -> None:
     call_at(instant)
     fake.push(reply("gemini-4-carbon", **CARBON_USAGE))
     client.models.generate_content(model="gemini-4-carbon", contents="hi")
@@ -100,7 +103,8 @@ def test_carbon_before_its_launch_is_unpriced_not_zero(fake, client, telemetry, 
 
 
 def test_carbon_batch_is_half(fake, client, telemetry, call_at) -> None:
-    """Served as batch (header) on 2026-12-04: 10,000 × $2.00/1M + 1,000 × $10.00/1M = $0.020000 + $0.010000 = $0.030000."""
+    """Served as batch (header) on 2026-12-04: 10,000 × $2.00/1M + 1,000 × $10.00/1M
+    = $0.020000 + $0.010000 = $0.030000."""
     fake.push(reply("gemini-4-carbon", {"x-gemini-service-tier": "batch"}, prompt=10_000, candidates=1_000))
     client.models.generate_content(model="gemini-4-carbon", contents="hi")
     assert exact(telemetry.span().attributes) == Decimal("0.03")
@@ -142,9 +146,11 @@ def test_a_paid_only_gemini_4_model_on_a_free_tier_project_is_charged(fake, clie
     # Hydrogen priority: 6,000 uncached × $2.70/1M = $0.016200; 4,000 cached × $0.135/1M = $0.000540;
     # 2,000 out × $13.50/1M = $0.027000 → $0.043740
     ("gemini-4-hydrogen", "priority", Decimal("0.04374")),
-    # Hydrogen flex: 6,000 × $0.75/1M = $0.004500; 4,000 × $0.0375/1M = $0.000150; 2,000 × $3.75/1M = $0.007500 → $0.012150
+    # Hydrogen flex: 6,000 × $0.75/1M = $0.004500; 4,000 × $0.0375/1M = $0.000150;
+    # 2,000 × $3.75/1M = $0.007500 → $0.012150
     ("gemini-4-hydrogen", "flex", Decimal("0.01215")),
-    # Neon priority: 6,000 × $5.40/1M = $0.032400; 4,000 × $0.27/1M = $0.001080; 2,000 × $27.00/1M = $0.054000 → $0.087480
+    # Neon priority: 6,000 × $5.40/1M = $0.032400; 4,000 × $0.27/1M = $0.001080;
+    # 2,000 × $27.00/1M = $0.054000 → $0.087480
     ("gemini-4-neon", "priority", Decimal("0.08748")),
     # Neon flex: 6,000 × $1.50/1M = $0.009000; 4,000 × $0.075/1M = $0.000300; 2,000 × $7.50/1M = $0.015000 → $0.024300
     ("gemini-4-neon", "flex", Decimal("0.0243")),
@@ -175,14 +181,17 @@ def test_neon_is_flat_across_the_1m_window(fake, client, telemetry, call_at) -> 
 
 @pytest.mark.parametrize(("requested", "served", "counts", "expected"), [
     # 2.5 Flash → 3.5 Flash-Lite ($0.30 for every input modality): 10,000 in × $0.30/1M = $0.003000;
-    # 1,000 out × $2.50/1M = $0.002500 → $0.005500 (at 2.5 Flash's rates the 2,000 audio tokens would cost $1.00/1M: $0.006900)
+    # 1,000 out × $2.50/1M = $0.002500 → $0.005500
+    # (at 2.5 Flash's rates the 2,000 audio tokens would cost $1.00/1M: $0.006900)
     ("gemini-2.5-flash", "gemini-3.5-flash-lite",
      {"prompt": 10_000, "prompt_details": {"TEXT": 8_000, "AUDIO": 2_000}, "candidates": 1_000}, Decimal("0.0055")),
-    # 2.5 Pro → 3.8 Flash: 1,000 in × $0.75/1M = $0.000750; 1,000 out × $3.75/1M = $0.003750 → $0.004500 (2.5 Pro: $0.011250)
+    # 2.5 Pro → 3.8 Flash: 1,000 in × $0.75/1M = $0.000750; 1,000 out × $3.75/1M = $0.003750 → $0.004500
+    # (2.5 Pro: $0.011250)
     ("gemini-2.5-pro", "gemini-3.8-flash", {"prompt": 1_000, "candidates": 1_000}, Decimal("0.0045")),
 ])
-def test_a_shut_down_id_is_billed_by_the_model_that_served_it(fake, client, telemetry, call_at, requested, served, counts,
-                                                             expected) -> None:
+def test_a_shut_down_id_is_billed_by_the_model_that_served_it(
+    fake, client, telemetry, call_at, requested, served, counts, expected
+) -> None:
     assert TABLE.models[requested]["retired_on"] == "2026-12-01" and TABLE.models[requested]["routed_to"] == served
     fake.push(reply(served, **counts))
     client.models.generate_content(model=requested, contents="hi")
@@ -204,7 +213,8 @@ def test_a_moving_alias_is_billed_by_whatever_it_points_at_on_the_day(fake, clie
     """
     assert TABLE.normalize("gemini-flash-latest") is None
     alias = "gemini-flash-latest"
-    fake.push(reply("gemini-3.8-flash", prompt=2_000, candidates=400), reply("gemini-4-hydrogen", prompt=2_000, candidates=400))
+    fake.push(reply("gemini-3.8-flash", prompt=2_000, candidates=400),
+              reply("gemini-4-hydrogen", prompt=2_000, candidates=400))
     client.models.generate_content(model=alias, contents="hi")
     client.models.generate_content(model=alias, contents="hi")
     first, second = [s.attributes for s in telemetry.spans()]
@@ -219,7 +229,8 @@ def test_a_moving_alias_is_billed_by_whatever_it_points_at_on_the_day(fake, clie
 
 
 def test_the_ga_flash_image_id_is_priced(fake, client, telemetry, call_at) -> None:
-    """500 in × $0.50/1M = $0.000250; 1,120 image tokens × $60/1M = $0.067200; 100 text × $3.00/1M = $0.000300 → $0.067750."""
+    """500 in × $0.50/1M = $0.000250; 1,120 image tokens × $60/1M = $0.067200; 100 text × $3.00/1M = $0.000300
+    → $0.067750."""
     fake.push(reply("gemini-3.1-flash-image", prompt=500, candidates=1_220,
                     candidates_details={"IMAGE": 1_120, "TEXT": 100}))
     client.models.generate_content(model="gemini-3.1-flash-image", contents="a cat")
@@ -258,8 +269,8 @@ def test_a_new_model_seen_in_traffic_is_unpriced_and_named_once(fake, client, te
         assert span.attributes["gen_ai.response.model"] == unknown
         assert "gen_ai.usage.cost.amount" not in span.attributes and "gemini.cost.usd_exact" not in span.attributes
     assert len([r for r in caplog.records if unknown in r.getMessage()]) == 1
-    assert telemetry.prom("gemini_requests_total", gen_ai_request_model="gemini-pro-latest", gen_ai_response_model=unknown,
-                          gemini_pricing_status="unpriced") == 2
+    assert telemetry.prom("gemini_requests_total", gen_ai_request_model="gemini-pro-latest",
+                          gen_ai_response_model=unknown, gemini_pricing_status="unpriced") == 2
     assert telemetry.exact("gemini_cost_usd_total", gen_ai_response_model=unknown) == 0
     assert telemetry.exact("gemini_tokens_total", gen_ai_response_model=unknown) == 2_020
 

@@ -100,7 +100,9 @@ def test_newer_table_is_installed_then_in_force(server: _Server, tmp_path: Path)
     (name,) = files(tmp_path)
     assert name.startswith(f"prices-{newer['checked_on']}-") and name in done.stdout
     assert json.loads((tmp_path / name).read_text()) == newer
-    assert in_force(tmp_path).startswith(f"Price table in force: cache ({tmp_path / name}), checked_on {newer['checked_on']}")
+    assert in_force(tmp_path).startswith(
+        f"Price table in force: cache ({tmp_path / name}), checked_on {newer['checked_on']}"
+    )
     again = cli("prices", "update", "--url", url(server, "/prices.json"), "--cache-dir", str(tmp_path))
     assert again.returncode == 0 and again.stdout.startswith("already in force"), again
     assert files(tmp_path) == [name]
@@ -117,7 +119,8 @@ def test_default_url_comes_from_the_setting(server: _Server, tmp_path: Path) -> 
 @pytest.mark.parametrize("body, reason", [
     (b'{"schema_version": 1, "checked_on": "2030-01-01", "models": {', "refused: not a valid price table: not JSON"),
     (b"<html>502 Bad Gateway</html>", "refused: not a valid price table: not JSON"),
-    ("schema", "refused: not a valid price table: $.models.gemini-2.5-flash.periods[0].standard.input: prices are strings"),
+    ("schema", "refused: not a valid price table: "
+               "$.models.gemini-2.5-flash.periods[0].standard.input: prices are strings"),
     ("older", "refused: older than the table in force"),
     ("same-day", "refused: same checked_on"),
 ])
@@ -148,7 +151,9 @@ def test_older_than_bundled_is_refused_with_an_empty_cache(tmp_path: Path) -> No
 
 
 @pytest.mark.parametrize("path", ["/hang", "/trickle"])
-def test_a_server_that_never_finishes_is_given_up_on_in_bounded_time(server: _Server, tmp_path: Path, path: str) -> None:
+def test_a_server_that_never_finishes_is_given_up_on_in_bounded_time(
+    server: _Server, tmp_path: Path, path: str
+) -> None:
     cli("prices", "update", "--url", serve(server, "/good", table(30)), "--cache-dir", str(tmp_path))
     before, shown = files(tmp_path), in_force(tmp_path)
     started = time.monotonic()
@@ -156,7 +161,8 @@ def test_a_server_that_never_finishes_is_given_up_on_in_bounded_time(server: _Se
     elapsed = time.monotonic() - started
     assert refused.returncode == 1
     assert refused.stderr.strip() == f"refused: could not fetch {url(server, path)} (timeout after 1.5 s)"
-    assert elapsed < 1.5 + 20, elapsed  # a bound (interpreter start-up on a loaded machine is the slack), not a benchmark
+    # a bound (interpreter start-up on a loaded machine is the slack), not a benchmark
+    assert elapsed < 1.5 + 20, elapsed
     assert files(tmp_path) == before and in_force(tmp_path) == shown
 
 

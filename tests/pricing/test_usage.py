@@ -352,7 +352,7 @@ def _partition(rng: random.Random, count: int) -> list[tuple[str, int]]:
     """Split ``count`` (>= 0) over one to four random modalities (repeats allowed)."""
     parts = rng.randint(1, 4)
     cuts = sorted(rng.randint(0, count) for _ in range(parts - 1))
-    sizes = [b - a for a, b in zip([0, *cuts], [*cuts, count])]
+    sizes = [b - a for a, b in zip([0, *cuts], [*cuts, count], strict=True)]
     return [(rng.choice(_WIRE_MODALITIES), size) for size in sizes]
 
 
