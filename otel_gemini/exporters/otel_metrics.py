@@ -25,7 +25,7 @@ _EMPTY_CONTEXT = Context()  # replayed points must not borrow exemplars from wha
 
 def _attributes(recorder: Recorder, metric: semconv.MetricDef, key: tuple[str, ...], project: str) -> dict[str, str]:
     # An empty value means "absent" (error.type on success), as in Prometheus.
-    attributes = {name: value for name, value in zip(recorder.labels_of(metric), key) if value != ""}
+    attributes = {name: value for name, value in zip(recorder.labels_of(metric), key, strict=False) if value != ""}
     attributes[semconv.PROJECT] = project
     return attributes
 
@@ -114,9 +114,16 @@ class OTelMetricsBridge:
         if recorder is None:
             return
         project = recorder.project
+        histograms = self._histograms
+        # One attribute dict per series for this drain: the points of a round share a few series, and the SDK
+        # copies (cleans) the mapping it is given, so sharing it between records is safe.
+        made: dict[tuple[semconv.MetricDef, tuple[str, ...]], dict[str, str]] = {}
         with self._drain_lock:
             for metric, key, value in recorder.take_pending():
-                self._histograms[metric].record(value, _attributes(recorder, metric, key, project), context=_EMPTY_CONTEXT)
+                attributes = made.get((metric, key))
+                if attributes is None:
+                    attributes = made[metric, key] = _attributes(recorder, metric, key, project)
+                histograms[metric].record(value, attributes, context=_EMPTY_CONTEXT)
 
     def detach(self) -> None:
         """Stop queueing: the instruments stay registered (the OTel API cannot remove them) but report nothing new."""
