@@ -344,7 +344,7 @@ def _error_type(span: Mapping[str, Any], attributes: Mapping[str, Any]) -> str:
     return "_OTHER" if span.get("status_code") == "ERROR" else ""
 
 
-def _already_priced(dialect: str, attributes: dict[str, Any]) -> bool:
+def _already_priced(dialect: str, attributes: Mapping[str, Any]) -> bool:
     """Priced by otel-gemini in the app: its own span, or a peer's span carrying its exact cost (SPANS=auto)."""
     if attributes.get(semconv.COST_SOURCE) != semconv.COST_SOURCE_LOCAL:
         return False
@@ -384,7 +384,8 @@ def _read(span: Any) -> GenAISpan | None:
     if not _is_genai(attributes, namespaces):
         return None
     resource = _mapping(span.get("resource"))
-    scope = span.get("scope") if isinstance(span.get("scope"), str) else ""
+    scope_name = span.get("scope")
+    scope = scope_name if isinstance(scope_name, str) else ""
     request_model = _text(attributes, MODEL_REQUEST_KEYS)
     response_model = _text(attributes, MODEL_RESPONSE_KEYS)
     host = _host(attributes)

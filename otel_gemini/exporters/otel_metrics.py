@@ -11,7 +11,7 @@ therefore paid off the user's call path; it is still CPU, which benchmarks/overh
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from opentelemetry.context import Context
@@ -81,7 +81,7 @@ class OTelMetricsBridge:
             except Exception as failure:
                 _guard.report("otel_metrics", failure)
 
-    def _counter_callback(self, metric: semconv.MetricDef):  # type: ignore[no-untyped-def]
+    def _counter_callback(self, metric: semconv.MetricDef) -> Callable[[CallbackOptions], Iterable[Observation]]:
         def callback(options: CallbackOptions) -> Iterable[Observation]:
             recorder = self.recorder
             if metric is semconv.COUNTERS[0]:
@@ -97,7 +97,7 @@ class OTelMetricsBridge:
 
         return callback
 
-    def _gauge_callback(self, metric: semconv.MetricDef):  # type: ignore[no-untyped-def]
+    def _gauge_callback(self, metric: semconv.MetricDef) -> Callable[[CallbackOptions], Iterable[Observation]]:
         def callback(options: CallbackOptions) -> Iterable[Observation]:
             recorder = self.recorder
             if recorder is None:
