@@ -149,15 +149,37 @@ def validated_count(value: Any, name: str) -> int:
     return value
 
 
+_MODEL_FIELDS: dict[type, frozenset[str]] = {}
+"""Per pydantic usage type, which of ``_FIELDS`` it declares: ``getattr`` with a default on a name pydantic lacks
+raises and catches inside pydantic's ``__getattr__`` (a few µs per call on the hot path)."""
+
+
+def _declared(cls: type) -> frozenset[str] | None:
+    """The ``_FIELDS`` names a pydantic model class declares, cached per class; None for any other class."""
+    known = _MODEL_FIELDS.get(cls)
+    if known is None:
+        fields = getattr(cls, "model_fields", None)
+        if not isinstance(fields, dict) or len(_MODEL_FIELDS) >= 64:  # bounded: a handful of SDK usage types
+            return None
+        known = _MODEL_FIELDS[cls] = frozenset(name for name in _FIELDS if name in fields)
+    return known
+
+
 def _getter(usage_metadata: Any) -> Any:
     if isinstance(usage_metadata, (dict, Mapping)):  # dict first: a C check; the ABC check costs a microsecond
         def get(name: str) -> Any:
             value = usage_metadata.get(_FIELDS[name])
             return usage_metadata.get(name) if value is None else value
-    else:
-        def get(name: str) -> Any:
-            return getattr(usage_metadata, name, None)
-    return get
+        return get
+    declared = _declared(type(usage_metadata))
+    if declared is not None and not getattr(usage_metadata, "__pydantic_extra__", None):
+        def get_declared(name: str) -> Any:
+            return getattr(usage_metadata, name, None) if name in declared else None
+        return get_declared
+
+    def get_any(name: str) -> Any:
+        return getattr(usage_metadata, name, None)
+    return get_any
 
 
 def _modality_counts(details: Any) -> dict[str, int]:

@@ -178,6 +178,8 @@ class SpanRefused(Exception):
 def _weight(value: Any) -> Decimal:
     """1/p as an exact Decimal of the float's shortest repr (th:8 gives 2.0, exactly 2); a probability below
     1/:data:`MAX_SAMPLE_WEIGHT` refuses the span (weighting it would invent spend, dropping the weight hide it)."""
+    if value == 1.0 and type(value) is float:  # unsampled spans: the common case, no Decimal parse
+        return _ONE
     try:
         weight = Decimal(repr(float(value)))
     except (TypeError, ValueError):

@@ -119,8 +119,10 @@ def _count(attributes: Mapping[str, Any], keys: tuple[str, ...]) -> int | None:
 def _text(attributes: Mapping[str, Any], keys: tuple[str, ...]) -> str:
     for key in keys:
         value = attributes.get(key)
-        if isinstance(value, str) and 0 < len(value.strip()) <= MAX_TEXT:
-            return value.strip()
+        if isinstance(value, str):
+            value = value.strip()
+            if 0 < len(value) <= MAX_TEXT:
+                return value
     return ""
 
 
@@ -187,7 +189,7 @@ def sample_weight(trace_state: Any) -> float:
 
 # -- classification -----------------------------------------------------------------------------------------------
 
-def _is_genai(attributes: Mapping[str, Any], namespaces: set[str]) -> bool:
+def _is_genai(attributes: Mapping[str, Any], namespaces: frozenset[str]) -> bool:
     """GenAI instrumentation spans only: an HTTP client span to the same host would double-count the call."""
     if _text(attributes, (semconv.OPERATION,)) in NOT_INFERENCE_OPS:
         return False
@@ -200,7 +202,7 @@ def _is_genai(attributes: Mapping[str, Any], namespaces: set[str]) -> bool:
 
 
 def _dialect(
-    attributes: Mapping[str, Any], namespaces: set[str], resource: Mapping[str, Any], scope: str,
+    attributes: Mapping[str, Any], namespaces: frozenset[str], resource: Mapping[str, Any], scope: str,
 ) -> str:
     if scope == "otel_gemini" or scope.startswith("otel_gemini."):
         return OTEL_GEMINI
@@ -344,7 +346,7 @@ def _error_type(span: Mapping[str, Any], attributes: Mapping[str, Any]) -> str:
     return "_OTHER" if span.get("status_code") == "ERROR" else ""
 
 
-def _already_priced(dialect: str, attributes: dict[str, Any]) -> bool:
+def _already_priced(dialect: str, attributes: Mapping[str, Any]) -> bool:
     """Priced by otel-gemini in the app: its own span, or a peer's span carrying its exact cost (SPANS=auto)."""
     if attributes.get(semconv.COST_SOURCE) != semconv.COST_SOURCE_LOCAL:
         return False
@@ -362,15 +364,30 @@ def read(span: dict) -> GenAISpan | None:
         return None
 
 
+_NAMESPACES: dict[tuple[str, ...], frozenset[str]] = {}  # one sender repeats its key set: walk each set once
+
+
+def _namespaces(attributes: Mapping[str, Any]) -> frozenset[str]:
+    """"gen_ai", "llm", "traceloop", ...: cached per key set, bounded (senders are hostile: past 1024, uncached)."""
+    keys = tuple(attributes)
+    found = _NAMESPACES.get(keys)
+    if found is None:
+        found = frozenset(key.partition(".")[0] for key in keys)
+        if len(_NAMESPACES) < 1024 and len(keys) <= 256:
+            _NAMESPACES[keys] = found
+    return found
+
+
 def _read(span: Any) -> GenAISpan | None:
     if not isinstance(span, (dict, Mapping)):
         return None
     attributes = _mapping(span.get("attributes"))
-    namespaces = {key.partition(".")[0] for key in attributes}  # "gen_ai", "llm", "traceloop": one pass
+    namespaces = _namespaces(attributes)
     if not _is_genai(attributes, namespaces):
         return None
     resource = _mapping(span.get("resource"))
-    scope = span.get("scope") if isinstance(span.get("scope"), str) else ""
+    scope_name = span.get("scope")
+    scope = scope_name if isinstance(scope_name, str) else ""
     request_model = _text(attributes, MODEL_REQUEST_KEYS)
     response_model = _text(attributes, MODEL_RESPONSE_KEYS)
     host = _host(attributes)

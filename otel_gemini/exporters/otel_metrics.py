@@ -11,7 +11,7 @@ therefore paid off the user's call path; it is still CPU, which benchmarks/overh
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from opentelemetry.context import Context
@@ -29,7 +29,7 @@ _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 
 def _attributes(recorder: Recorder, metric: semconv.MetricDef, key: tuple[str, ...], project: str) -> dict[str, str]:
     # An empty value means "absent" (error.type on success), as in Prometheus.
-    attributes = {name: value for name, value in zip(recorder.labels_of(metric), key) if value != ""}
+    attributes = {name: value for name, value in zip(recorder.labels_of(metric), key, strict=False) if value != ""}
     attributes[semconv.PROJECT] = project
     return attributes
 
@@ -96,7 +96,7 @@ class OTelMetricsBridge:
             except Exception as failure:
                 _guard.report("otel_metrics", failure)
 
-    def _counter_callback(self, metric: semconv.MetricDef):  # type: ignore[no-untyped-def]
+    def _counter_callback(self, metric: semconv.MetricDef) -> Callable[[CallbackOptions], Iterable[Observation]]:
         def callback(options: CallbackOptions) -> Iterable[Observation]:
             recorder = self.recorder
             if metric is semconv.COUNTERS[0]:
@@ -120,7 +120,7 @@ class OTelMetricsBridge:
 
         return callback
 
-    def _gauge_callback(self, metric: semconv.MetricDef):  # type: ignore[no-untyped-def]
+    def _gauge_callback(self, metric: semconv.MetricDef) -> Callable[[CallbackOptions], Iterable[Observation]]:
         def callback(options: CallbackOptions) -> Iterable[Observation]:
             recorder = self.recorder
             if recorder is None:
@@ -137,10 +137,17 @@ class OTelMetricsBridge:
         if recorder is None:
             return
         project = recorder.project
+        histograms = self._histograms
+        # One attribute dict per series for this drain: the points of a round share a few series, and the SDK
+        # copies (cleans) the mapping it is given, so sharing it between records is safe.
+        made: dict[tuple[semconv.MetricDef, tuple[str, ...]], dict[str, str]] = {}
         with self._drain_lock:
             for metric, key, value, traced in recorder.take_pending():
+                attributes = made.get((metric, key))
+                if attributes is None:
+                    attributes = made[metric, key] = _attributes(recorder, metric, key, project)
                 context = _traced_context(traced) if traced is not None else _EMPTY_CONTEXT
-                self._histograms[metric].record(value, _attributes(recorder, metric, key, project), context=context)
+                histograms[metric].record(value, attributes, context=context)
 
     def serves_into(self, registry: object) -> bool:
         """True when an OTel ``PrometheusMetricReader`` on this bridge's MeterProvider exposes our instruments in

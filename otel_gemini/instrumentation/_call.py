@@ -254,6 +254,9 @@ class CallState:
                     self.span.end()
             except Exception:
                 pass
+        # The hooks are partials of this state (state -> hook -> state): left set, every finished call would wait
+        # for the cyclic GC with its span, hops and charges (~40 objects a call, most of the GC time on the path).
+        self.on_raw = self.chunk_hook = None
 
     def _charge_hops(self) -> None:
         """Each billed HTTP response of a generate call: its tokens, and its grounding fee (pricing/bill.py)."""
