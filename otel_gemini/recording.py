@@ -21,6 +21,7 @@ from typing import Any
 from otel_gemini import semconv
 from otel_gemini.pricing import pacific
 from otel_gemini.pricing.bill import Charge  # noqa: F401 - re-exported: Charge lived here before pricing/bill.py
+from otel_gemini.series import Histogram, LabelLimiter  # noqa: F401 - re-exported: they lived here
 
 OTHER = "_other"
 EXEMPLIFIED = (semconv.COST, semconv.TOKENS, semconv.DURATION)
@@ -54,58 +55,6 @@ class CallRecord:
     """``otel_gemini.attributes(...)`` in force when the call started (allow-listed keys become labels)."""
     trace: tuple[int, int] | None = None
     """(trace id, span id) of the call's span when it was sampled: the exemplar of its cost, tokens and duration."""
-
-
-class Histogram:
-    """Cumulative-ready bucket counts with a sum, the shape Prometheus and OTLP both export."""
-
-    __slots__ = ("bounds", "counts", "sum", "count")
-
-    def __init__(self, bounds: tuple[float, ...]) -> None:
-        self.bounds = bounds
-        self.counts = [0] * (len(bounds) + 1)
-        self.sum = 0.0
-        self.count = 0
-
-    def observe(self, value: float) -> None:
-        self.counts[bisect_left(self.bounds, value)] += 1
-        self.sum += value
-        self.count += 1
-
-
-class LabelLimiter:
-    """Caps the distinct values a user-controlled label takes in one process; the rest become ``_other``.
-
-    Values ``allowed`` says are known (priced models) never use the budget of unknown ones, yet are bounded too
-    (``known_limit``): a known model can be spelled many ways (case, ``models/`` prefix, version suffix).
-    """
-
-    def __init__(
-        self, limit: int, allowed: Callable[[str], bool] = lambda value: False, known_limit: int = 1000,
-    ) -> None:
-        self.limit = limit
-        self.known_limit = known_limit
-        self._allowed = allowed
-        self._seen: set[str] = set()
-        self._known: set[str] = set()
-
-    def __call__(self, value: str) -> str | None:
-        """The value to use, or None when it overflowed (the caller counts that and uses ``_other``)."""
-        if value in self._seen or value in self._known:
-            return value
-        if self._allowed(value):
-            if len(self._known) < self.known_limit:
-                self._known.add(value)
-                return value
-            return None
-        if len(self._seen) < self.limit:
-            self._seen.add(value)
-            return value
-        return None
-
-    def known(self, value: str) -> bool:
-        """True for a value admitted as known (it is not user-controlled, so no combination cap applies)."""
-        return value in self._known
 
 
 COMBINATION_OVERFLOW = "_combination"
@@ -193,15 +142,15 @@ class Recorder:
         """``base`` (and ``self._attr``) as they are, or with every user-controlled value ``_other`` once the
         combination cap is reached: the call's dollars still land, on the ``_other`` series."""
         user = tuple("" if not value or self._models.known(value) else value for value in base[2:4]) + tuple(
-            value if is_user else "" for value, is_user in zip(self._attr, self._user_keys))
+            value if is_user else "" for value, is_user in zip(self._attr, self._user_keys, strict=False))
         if not any(user) or user in self._combinations:
             return base
         if len(self._combinations) < self.combination_limit:
             self._combinations.add(user)
             return base
         self._add(semconv.LABEL_OVERFLOW, (COMBINATION_OVERFLOW,), 1)
-        self._attr = tuple(OTHER if value else real for value, real in zip(user[2:], self._attr))
-        models = tuple(OTHER if value else real for value, real in zip(user[:2], base[2:4]))
+        self._attr = tuple(OTHER if value else real for value, real in zip(user[2:], self._attr, strict=False))
+        models = tuple(OTHER if value else real for value, real in zip(user[:2], base[2:4], strict=False))
         return base[:2] + models + base[4:]
 
     def _add(self, metric: semconv.MetricDef, key: tuple[str, ...], amount: Decimal | int) -> None:

@@ -79,7 +79,7 @@ def _start(
             state.request_contents = kwargs.get("contents")
         content.request(state, kwargs)
         state.on_raw = functools.partial(body_tier, state)  # the tier in usageMetadata when no header says
-        state.on_raw.needle = '"serviceTier"'  # type: ignore[attr-defined]
+        state.on_raw.needle = '"serviceTier"'
         config = kwargs.get("config")
         if config is not None:
             state.requested_tier = requested_tier(config)

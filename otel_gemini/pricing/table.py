@@ -63,6 +63,11 @@ class RateCard:
     per_unit: Mapping[str, Mapping[str, Decimal]]
 
 
+def _day_start(day: str | None) -> float:
+    """The first instant of a Pacific day (an exclusive ``effective_to``); no day: open ended."""
+    return pacific.day_start_epoch(date.fromisoformat(day)) if day else float("inf")
+
+
 @dataclass(frozen=True)
 class _Window:
     start: float
@@ -91,7 +96,7 @@ class PriceTable:
             self._windows[model_id] = [
                 _Window(
                     pacific.day_start_epoch(date.fromisoformat(p["effective_from"])),
-                    pacific.day_start_epoch(date.fromisoformat(p["effective_to"])) if p.get("effective_to") else float("inf"),
+                    _day_start(p.get("effective_to")),
                     p.get("platform", "gemini"),
                     p,
                 )
@@ -101,7 +106,7 @@ class PriceTable:
             (
                 a["platform"], a["applies_to"], Decimal(a["factor"]), a["source"],
                 pacific.day_start_epoch(date.fromisoformat(a["effective_from"])),
-                pacific.day_start_epoch(date.fromisoformat(a["effective_to"])) if a.get("effective_to") else float("inf"),
+                _day_start(a.get("effective_to")),
             )
             for a in raw.get("adjustments", ())
         ]
@@ -128,7 +133,9 @@ class PriceTable:
 
     # -- rates ---------------------------------------------------------------------------------------------
 
-    def rate_card(self, model_id: str, *, at: float, service_tier: str = "standard", platform: str = "gemini") -> RateCard | None:
+    def rate_card(
+        self, model_id: str, *, at: float, service_tier: str = "standard", platform: str = "gemini",
+    ) -> RateCard | None:
         """Rates of a normalised model at an instant, or None when that tier is not priced then."""
         windows = self._windows.get(model_id)
         if not windows:
