@@ -160,13 +160,16 @@ def bill(pricer: Pricer, facts: Facts) -> Bill:
     result = _bill(pricer, facts)
     if pricer.whatif and result.status == engine.PRICED:
         try:
-            result.charges[0].whatif = whatif.costs(pricer.whatif, facts, result, lambda other: _bill(pricer, other))
+            result.charges[0].whatif = whatif.costs(
+                pricer.whatif, facts, result, lambda other: _bill(pricer, other, quiet=True),
+            )
         except Exception as failure:  # a scenario must never cost the real bill
             _guard.report("whatif", failure)
     return result
 
 
-def _bill(pricer: Pricer, facts: Facts) -> Bill:
+def _bill(pricer: Pricer, facts: Facts, *, quiet: bool = False) -> Bill:
+    """The bill itself; ``quiet`` for a what-if scenario, whose unpriced tier or model is no user's problem to log."""
     usage = facts.usage
     tier = engine.normalize_tier(facts.service_tier or (usage.service_tier if usage else None))
     if facts.http_failed:
@@ -179,7 +182,9 @@ def _bill(pricer: Pricer, facts: Facts) -> Bill:
     if usage is None:
         cost = Cost(engine.UNMETERED, model_id=model_id, service_tier=tier)
     elif card is None:
-        cost = pricer.unpriced(model, model_id, tier)
+        cost = Cost(engine.UNPRICED, model_id=model_id, service_tier=tier) if quiet else pricer.unpriced(
+            model, model_id, tier,
+        )
     else:
         cost = pricer.finish(engine.price_usage(card, usage, grounded_retrieval=grounded, markup=factor), model_id)
     charges = [Charge(cost, usage)]

@@ -83,3 +83,19 @@ def test_cache_scenario_moves_the_share_of_uncached_input_and_keeps_the_prompt_c
     assert moved.input == {"text": 501, "image": 5}
     assert moved.cache_read == {"text": 505, "image": 5}
     assert moved.prompt_tokens == 1016
+
+
+def test_a_scenario_the_table_cannot_price_is_not_logged_as_an_unpriced_model(fake, client, instrument_with,
+                                                                               caplog) -> None:
+    """2.5 Computer Use has no Batch price: the batch scenario saves nothing, and no "no price" warning misleads.
+
+    1,000 in × $1.25/1M + 500 out × $10.00/1M = 0.00125 + 0.005 = 0.00625, the actual bill and the batch figure.
+    """
+    model = "gemini-2.5-computer-use-preview-10-2025"
+    telemetry = instrument_with(whatif="batch")
+    fake.push(Reply(body=response("a", model_version=model, usage_metadata=usage(prompt=1000, candidates=500))))
+    with caplog.at_level("WARNING", logger="otel_gemini"):
+        client.models.generate_content(model=model, contents="hi")
+    assert telemetry.exact("gemini_whatif_cost_usd_total", gemini_whatif="batch") == Decimal("0.00625")
+    assert telemetry.exact("gemini_cost_usd_total") == Decimal("0.00625")
+    assert "no price for model" not in caplog.text
