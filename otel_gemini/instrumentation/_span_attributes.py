@@ -14,6 +14,7 @@ from otel_gemini.pricing import engine
 from otel_gemini.recording import Charge
 from otel_gemini.usage import MODALITIES
 
+_ZERO = Decimal(0)
 _INPUT_TYPES = frozenset(("input", "cache_read", "tool_use"))
 _INPUT_NAMES = {m: semconv.usage_input_of(m) for m in MODALITIES}
 _OUTPUT_NAMES = {m: semconv.usage_output_of(m) for m in MODALITIES}
@@ -41,8 +42,6 @@ def span_attributes(
     charges: list[Charge], status: str, response_model: str, result: Any, ttfc: float | None, requests: int,
     plain_cost: bool = False,
 ) -> dict[str, Any]:
-    usages = [charge.usage for charge in charges if charge.usage is not None]
-    costs = [charge.cost for charge in charges]
     attributes: dict[str, Any] = {semconv.PRICING_STATUS: status}
     if response_model:
         attributes[semconv.RESPONSE_MODEL] = response_model
@@ -61,17 +60,29 @@ def span_attributes(
             attributes[semconv.FINISH_REASONS] = reasons
     if ttfc is not None:
         attributes[semconv.TIME_TO_FIRST_CHUNK] = ttfc
-    if usages:
-        input_tokens = output_tokens = cache_read = reasoning = tool_use = 0
-        per_modality: dict[str, int] = {}
-        for usage in usages:
+    # One pass over the charges (this runs once per recorded span, on the call path): usage per modality, the
+    # priced total (summed from Decimal(0) in charge order, as before: the same exact figure), tiers, sources.
+    used = long_context = False
+    input_tokens = output_tokens = cache_read = reasoning = tool_use = 0
+    per_modality: dict[str, int] = {}
+    priced = 0
+    total = paid = _ZERO
+    paid_seen = False
+    tiers: set[str] = set()
+    sources: set[str] = set()
+    units = 0
+    grounded = False
+    for charge in charges:
+        usage = charge.usage
+        if usage is not None:
+            used = True
             for token_type, modality, count in usage.token_classes():
                 if token_type in _INPUT_TYPES:
                     input_tokens += count
                     name = _INPUT_NAMES[modality]
                     if token_type == "tool_use":
                         tool_use += count
-                    if token_type == "cache_read":
+                    elif token_type == "cache_read":
                         cache_read += count
                         cache_name = _CACHE_NAMES[modality]
                         per_modality[cache_name] = per_modality.get(cache_name, 0) + count
@@ -81,6 +92,22 @@ def span_attributes(
                     if token_type == "reasoning":
                         reasoning += count
                 per_modality[name] = per_modality.get(name, 0) + count
+        cost = charge.cost
+        if cost.status == engine.PRICED:
+            priced += 1
+            total += cost.total
+            tiers.add(cost.service_tier)
+            if cost.source:
+                sources.add(cost.source)
+            if cost.long_context:
+                long_context = True
+        if cost.list_price is not None:
+            paid += cost.list_price
+            paid_seen = True
+        for _tool, _unit, count in charge.grounding:
+            units += count
+            grounded = True
+    if used:
         attributes[semconv.USAGE_INPUT] = input_tokens
         attributes[semconv.USAGE_OUTPUT] = output_tokens
         attributes[semconv.USAGE_CACHE_READ] = cache_read
@@ -88,28 +115,22 @@ def span_attributes(
         if tool_use:
             attributes[semconv.USAGE_TOOL_USE] = tool_use
         attributes.update(per_modality)
-    priced = [cost for cost in costs if cost.status == engine.PRICED]
     if status != engine.UNPRICED and (priced or status in (engine.UNBILLED, engine.FREE)):
-        total = sum((cost.total for cost in priced), Decimal(0))
         attributes[semconv.COST_AMOUNT] = float(total)
         if plain_cost:
             attributes[semconv.COST_PLAIN] = attributes[semconv.COST_AMOUNT]
         attributes[semconv.COST_CURRENCY] = "USD"
         attributes[semconv.COST_SOURCE] = semconv.COST_SOURCE_LOCAL
         attributes[semconv.COST_USD_EXACT] = format(total.normalize(), "f")
-        tiers = {cost.service_tier for cost in priced}
         if len(tiers) == 1:
             attributes[semconv.SERVICE_TIER] = tiers.pop()
-        sources = sorted({cost.source for cost in priced if cost.source})
         if sources:
-            attributes[semconv.PRICING_SOURCE] = sources
-        if any(cost.long_context for cost in priced):
+            attributes[semconv.PRICING_SOURCE] = sorted(sources)
+        if long_context:
             attributes[semconv.PRICING_LONG_CONTEXT] = True
-    paid_equivalent = [cost.list_price for cost in costs if cost.list_price is not None]
-    if paid_equivalent:
-        attributes[semconv.COST_PAID_TIER_EQUIVALENT] = float(sum(paid_equivalent, Decimal(0)))
-    units = [unit for charge in charges for unit in charge.grounding]
-    if units:
-        attributes[semconv.GROUNDING_UNIT_COUNT] = sum(count for _tool, _unit, count in units)
+    if paid_seen:
+        attributes[semconv.COST_PAID_TIER_EQUIVALENT] = float(paid)
+    if grounded:
+        attributes[semconv.GROUNDING_UNIT_COUNT] = units
     return attributes
 
