@@ -183,8 +183,10 @@ def _getter(usage_metadata: Any) -> Any:
 
 
 def _modality_counts(details: Any) -> dict[str, int]:
+    if not details:  # most responses lack some of the four detail lists: no dict built, no loop entered
+        return {}
     counts: dict[str, int] = {}
-    for item in details or ():
+    for item in details:
         if isinstance(item, (dict, Mapping)):
             modality, count = item.get("modality"), item.get("tokenCount", item.get("token_count"))
         else:
@@ -228,6 +230,8 @@ def _fit_within(details: dict[str, int], total: int, bounds: dict[str, int]) -> 
     Google does not say which modality unreported cached tokens are; giving them to a modality the prompt did not
     have (or had fewer of) would bill them at the wrong cache rate.
     """
+    if total <= 0:  # no cached tokens (most calls): what the steps below return, without sorting the bounds
+        return {}
     fitted = {m: c for m, c in _fit(details, total).items() if m in details}
     left = total - sum(fitted.values())
     for modality in sorted(bounds, key=lambda m: m != "text"):

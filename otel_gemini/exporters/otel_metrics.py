@@ -141,12 +141,18 @@ class OTelMetricsBridge:
         # One attribute dict per series for this drain: the points of a round share a few series, and the SDK
         # copies (cleans) the mapping it is given, so sharing it between records is safe.
         made: dict[tuple[semconv.MetricDef, tuple[str, ...]], dict[str, str]] = {}
+        # One context per traced call: a call's 3-4 points carry the same (trace id, span id, time) tuple, and a
+        # Context is immutable, so they can share it (each costs a SpanContext, a span and a context copy).
+        contexts: dict[tuple[int, int, float], Context] = {}
         with self._drain_lock:
             for metric, key, value, traced in recorder.take_pending():
                 attributes = made.get((metric, key))
                 if attributes is None:
                     attributes = made[metric, key] = _attributes(recorder, metric, key, project)
-                context = _traced_context(traced) if traced is not None else _EMPTY_CONTEXT
+                context = _EMPTY_CONTEXT
+                if traced is not None:
+                    shared = contexts.get(traced)
+                    context = shared if shared is not None else contexts.setdefault(traced, _traced_context(traced))
                 histograms[metric].record(value, attributes, context=context)
 
     def serves_into(self, registry: object) -> bool:
