@@ -141,6 +141,9 @@ class Recorder:
     def _bounded_combination(self, base: tuple[str, ...]) -> tuple[str, ...]:
         """``base`` (and ``self._attr``) as they are, or with every user-controlled value ``_other`` once the
         combination cap is reached: the call's dollars still land, on the ``_other`` series."""
+        known = self._models.known
+        if self._attr is self._no_attribution and (not base[2] or known(base[2])) and (not base[3] or known(base[3])):
+            return base  # the common call: known models, no attribution; nothing user-controlled to count
         user = tuple("" if not value or self._models.known(value) else value for value in base[2:4]) + tuple(
             value if is_user else "" for value, is_user in zip(self._attr, self._user_keys, strict=False))
         if not any(user) or user in self._combinations:
