@@ -319,10 +319,13 @@ class CallState:
         span = self.span
         try:
             if span.is_recording():
-                span.set_attributes(span_attributes(
+                attributes = span_attributes(
                     self.charges, status, response_model, result, ttfc, len(self.hops),
                     self.telemetry.settings.span_cost_attribute,
-                ))
+                )
+                if self.attempts:  # the final count, set once (attempts.py no longer sets it per attempt)
+                    attributes[semconv.HTTP_ATTEMPT_COUNT] = len(self.attempts)
+                span.set_attributes(attributes)
                 if abandoned:
                     span.set_attribute(semconv.STREAM_ABANDONED, True)
                 if error is not None and self.owns_span:

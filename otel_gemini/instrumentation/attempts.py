@@ -81,14 +81,14 @@ def _record(state: CallState, error: BaseException | None) -> None:
     state.rpc_status = rpc  # the last attempt's: "" once a retry succeeded
     for violation in parsed.violations if parsed is not None else ():
         state.quota.append((violation.quota_id, violation.unit, violation.window, violation.tier))
-    span = state.span
-    if span.is_recording():
-        _annotate(span, state, parsed, rpc or ("OK" if before and error is None else ""))
+    mark = rpc or ("OK" if before and error is None else "")
+    if (mark or parsed is not None) and state.span.is_recording():  # a plain 200 has nothing to add
+        _annotate(state.span, state, parsed, mark)
 
 
 def _annotate(span: Span, state: CallState, parsed: quota.RpcError | None, rpc: str) -> None:
-    """The attempt count, the latest error's rpc status and retry delay, and each exceeded quota's details."""
-    span.set_attribute(semconv.HTTP_ATTEMPT_COUNT, len(state.attempts))
+    """The latest error's rpc status and retry delay, and each exceeded quota's details (the attempt count goes on
+    with the call's end attributes, in the one ``set_attributes`` of instrumentation/_call.py)."""
     if rpc:
         span.set_attribute(semconv.RPC_STATUS, rpc)
     if parsed is None:
