@@ -310,7 +310,7 @@ def profile_pipeline(batches: list[bytes], repeats: int, top: int) -> None:
         ("bill (Pipeline._bill -> bill())",
          lambda: [pipeline._bill(g, f, weight) for g, f in zip(genais, flats, strict=True)]),
         ("attribution labels", lambda: [pipeline._attribution(f, g.gaps) for g, f in zip(genais, flats, strict=True)]),
-        ("record (Recorder.record_call)", lambda: [pipeline.recorder.record_call(r) for r in records]),
+        ("record (Recorder.record_calls)", lambda: pipeline.recorder.record_calls(records)),
         ("whole Pipeline.export", lambda: [pipeline.export(r) for r in decoded]),
     ]
     del usages
@@ -357,12 +357,12 @@ def in_situ(pipeline: Any, agent_pipeline: Any, decoded: list[Any], spans: int, 
         empty()
     wrapper_ns = spent.pop("empty") / calls.pop("empty")
     originals = (pipeline._reader, agent_pipeline.flatten, agent_pipeline.extract_usage, agent_pipeline.bill,
-                 pipeline.recorder.record_call, pipeline._attribution)
+                 pipeline.recorder.record_calls, pipeline._attribution)
     pipeline._reader = timed("dialect read", pipeline.reader)
     agent_pipeline.flatten = timed("flatten (generator, all spans)", agent_pipeline.flatten)
     agent_pipeline.extract_usage = timed("usage", agent_pipeline.extract_usage)
     agent_pipeline.bill = timed("bill()", agent_pipeline.bill)
-    pipeline.recorder.record_call = timed("record_call", pipeline.recorder.record_call)
+    pipeline.recorder.record_calls = timed("record_calls (per request)", pipeline.recorder.record_calls)
     pipeline._attribution = timed("attribution labels", pipeline._attribution)
     try:
         started = clock()
@@ -372,7 +372,7 @@ def in_situ(pipeline: Any, agent_pipeline: Any, decoded: list[Any], spans: int, 
         total = (clock() - started) / (repeats * spans) / 1000
     finally:
         (pipeline._reader, agent_pipeline.flatten, agent_pipeline.extract_usage, agent_pipeline.bill,
-         pipeline.recorder.record_call) = originals[:5]
+         pipeline.recorder.record_calls) = originals[:5]
         del pipeline._attribution
     print(f"in situ (inside Pipeline.export, {repeats * spans:,} spans, wrapper cost {wrapper_ns:.0f} ns removed), "
           f"µs per span:")

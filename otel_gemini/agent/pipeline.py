@@ -167,6 +167,10 @@ MAX_SAMPLE_WEIGHT = Decimal(2**20)
 sampler of GenAI calls goes lower, and ``th:ffffffffffffff`` (p = 2^-56) would turn one span into $10^14."""
 
 
+_Note = tuple[str, tuple[str, ...], bool]
+"""(dialect, gaps, weighted): what :meth:`AgentStats.note` counts for a recorded span."""
+
+
 class SpanRefused(Exception):
     """A span refused before pricing, with the reason counted in ``otel_gemini_agent_rejected_spans_total``."""
 
@@ -208,34 +212,62 @@ class Pipeline:
         return self._reader
 
     def export(self, request: Any) -> dict[str, int]:
-        """Price every span of one Export request; returns the outcome counts (a bad span never stops the rest)."""
+        """Price every span of one Export request; returns the outcome counts (a bad span never stops the rest).
+
+        The priced calls are recorded together, under one recorder lock for the whole request.
+        """
         outcomes: dict[str, int] = {}
+        calls: list[CallRecord] = []
+        priced: list[tuple[str, _Note | None]] = []
         for flat in flatten(request):
             try:
-                outcome = self.span(flat)
+                outcome, call, note = self._price(flat)
             except SpanRefused as refused:
                 self.stats.refuse_spans(refused.reason)
-                outcome = REJECTED
+                outcome, call, note = REJECTED, None, None
             except Exception as failure:  # a hostile or odd span costs itself, never the request or the agent
                 _guard.report("agent_span", failure)
                 self.stats.refuse_spans("error")
-                outcome = REJECTED
+                outcome, call, note = REJECTED, None, None
+            if call is not None:
+                calls.append(call)
+                priced.append((outcome, note))
+            else:
+                outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        for index, error in self.recorder.record_calls(calls) if calls else ():
+            _guard.report("agent_span", error)
+            self.stats.refuse_spans("error")
+            priced[index] = (REJECTED, None)
+        for outcome, note in priced:
             outcomes[outcome] = outcomes.get(outcome, 0) + 1
+            if note is not None:
+                self.stats.note(*note)
         for outcome, count in outcomes.items():
             self.stats.span(outcome, count)
         return outcomes
 
     def span(self, flat: dict[str, Any]) -> str:
         """Read, price and record one flattened span; returns its outcome."""
+        outcome, call, note = self._price(flat)
+        if call is not None:
+            self.recorder.record_call(call)
+            if note is not None:
+                self.stats.note(*note)
+        return outcome
+
+    def _price(self, flat: dict[str, Any]) -> tuple[str, CallRecord | None, _Note | None]:
+        """One flattened span read and priced: its outcome, the call to record when it is one, and what to note
+        in the agent's stats once it is recorded (its gaps, its sampling)."""
         genai = self.reader(flat)
         if genai is None:
-            return IGNORED
+            return IGNORED, None, None
         if genai.already_priced:
-            return ALREADY_PRICED
+            return ALREADY_PRICED, None, None
         weight = _weight(getattr(genai, "sample_weight", 1.0))
         billed = self._bill(genai, flat, weight)
-        reasons = genai.gaps + (SAMPLED,) if weight != _ONE else genai.gaps
-        self.recorder.record_call(CallRecord(
+        weighted = weight is not _ONE and weight != _ONE
+        reasons = genai.gaps + (SAMPLED,) if weighted else genai.gaps
+        call = CallRecord(
             operation=genai.operation,
             provider=genai.provider,
             request_model=genai.request_model or "unknown",
@@ -246,10 +278,9 @@ class Pipeline:
             charges=billed.charges,
             attribution=self._attribution(flat, reasons),
             trace=_trace(flat),
-        ))
-        if genai.gaps or weight != _ONE:
-            self.stats.note(genai.dialect, genai.gaps, weight != _ONE)
-        return PRICED if billed.status in (engine.PRICED, engine.FREE) else UNPRICED
+        )
+        note = (genai.dialect, genai.gaps, weighted) if genai.gaps or weighted else None
+        return (PRICED if billed.status in (engine.PRICED, engine.FREE) else UNPRICED), call, note
 
     def _attribution(self, flat: dict[str, Any], reasons: tuple[str, ...]) -> dict[str, str]:
         """Feature, tenant (the allow-listed keys) from the spans' ``gemini.attribution.*``, and the estimate label.
