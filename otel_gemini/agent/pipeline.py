@@ -140,13 +140,13 @@ class AgentStats:
         with self._lock:
             self.refused[reason] = self.refused.get(reason, 0) + count
 
-    def note(self, dialect: str, gaps: Iterable[str], weighted: bool) -> None:
+    def note(self, dialect: str, gaps: Iterable[str], weighted: bool, count: int = 1) -> None:
         with self._lock:
             for gap in gaps:
                 key = (dialect, gap)
-                self.gaps[key] = self.gaps.get(key, 0) + 1
+                self.gaps[key] = self.gaps.get(key, 0) + count
             if weighted:
-                self.sampled[dialect] = self.sampled.get(dialect, 0) + 1
+                self.sampled[dialect] = self.sampled.get(dialect, 0) + count
 
     def snapshot(self) -> dict[str, dict[Any, int]]:
         with self._lock:
@@ -169,6 +169,20 @@ sampler of GenAI calls goes lower, and ``th:ffffffffffffff`` (p = 2^-56) would t
 
 _Note = tuple[str, tuple[str, ...], bool]
 """(dialect, gaps, weighted): what :meth:`AgentStats.note` counts for a recorded span."""
+
+
+_ESTIMATES: dict[tuple[str, ...], str] = {}
+
+
+def _estimate(reasons: tuple[str, ...]) -> str:
+    """The ``gemini_estimate`` value of a span's reasons, ``+``-joined in order; cached (the reasons are the
+    dialect gaps and ``sampled``, names from code, so few; bounded all the same)."""
+    label = _ESTIMATES.get(reasons)
+    if label is None:
+        label = "+".join(sorted(set(reasons)))
+        if len(_ESTIMATES) < 256:
+            _ESTIMATES[reasons] = label
+    return label
 
 
 class SpanRefused(Exception):
@@ -238,10 +252,13 @@ class Pipeline:
             _guard.report("agent_span", error)
             self.stats.refuse_spans("error")
             priced[index] = (REJECTED, None)
+        notes: dict[_Note, int] = {}
         for outcome, note in priced:
             outcomes[outcome] = outcomes.get(outcome, 0) + 1
             if note is not None:
-                self.stats.note(*note)
+                notes[note] = notes.get(note, 0) + 1
+        for note, count in notes.items():  # one stats lock per distinct (dialect, gaps), not one per span
+            self.stats.note(*note, count=count)
         for outcome, count in outcomes.items():
             self.stats.span(outcome, count)
         return outcomes
@@ -292,7 +309,7 @@ class Pipeline:
         for key in self.recorder.attribution_keys:
             if key == ESTIMATE_LABEL:
                 if reasons:
-                    out[key] = "+".join(sorted(set(reasons)))
+                    out[key] = _estimate(reasons)
                 continue
             value = attributes.get(SPAN_ATTRIBUTE_PREFIX + key) if isinstance(attributes, dict) else None
             if isinstance(value, str) and value:

@@ -68,10 +68,11 @@ def write_stats(stats: AgentStats, directory: str) -> None:
     os.replace(temp, path)
 
 
-class MergedStats:
+class MergedStats(AgentStats):
     """The sum of every worker's agent counters (dead workers' too: a counter only grows), read at scrape time."""
 
     def __init__(self, directory: str) -> None:
+        super().__init__()
         self.directory = directory
 
     def snapshot(self) -> dict[str, dict[Any, int]]:
@@ -170,7 +171,7 @@ def serve(options: AgentOptions, interval: float = 1.0, announce: Any = None) ->
             shutil.rmtree(directory, ignore_errors=True)
         raise OSError("an agent worker did not start")
     multiprocess.MultiprocessCollector(directory, registry=registry)
-    registry.register(AgentCollector(MergedStats(directory)))  # type: ignore[arg-type]
+    registry.register(AgentCollector(MergedStats(directory)))
     threading.Thread(target=metrics.serve_forever, args=(0.05,), name="agent-metrics", daemon=True).start()
     if announce is not None:
         announce(grpc_port, http_port, int(metrics.server_address[1]))
