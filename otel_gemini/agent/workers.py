@@ -121,9 +121,11 @@ def _worker(options: AgentOptions, directory: str, interval: float, ready: int) 
             except Exception as failure:  # a full disk costs the merged view its freshness, never the worker
                 _guard.report("multiproc_snapshot", failure)
 
-    threading.Thread(target=snapshots, name="agent-snapshots", daemon=True).start()
+    writer = threading.Thread(target=snapshots, name="agent-snapshots", daemon=True)
+    writer.start()
     code = agent.serve_until_signalled()
     stop.set()
+    writer.join()  # one writer of the pid's temp files at a time
     multiprocess.write(agent.recorder, directory)  # after the graceful stop: every accepted span is in it
     write_stats(agent.stats, directory)
     return code
