@@ -13,6 +13,7 @@ import threading
 import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
@@ -60,6 +61,9 @@ class CallRecord:
 COMBINATION_OVERFLOW = "_combination"
 """``otel_gemini_label_overflow_total{label}`` of a call whose combination of user-controlled labels overflowed."""
 
+
+_HELD = nullcontext()
+"""The lock argument of :meth:`Recorder._record_call` inside :meth:`Recorder.record_calls`, which holds it."""
 
 _NEGATIVE_AMOUNT = ("amount", "negative")
 """``otel_gemini_refused_total`` of a negative increment (usage.py refuses negative counts before this)."""
@@ -217,8 +221,30 @@ class Recorder:
         )
 
     def record_call(self, call: CallRecord) -> None:
-        full = False
+        self._record_call(call, self._lock, flush=True)
+
+    def record_calls(self, calls: Iterable[CallRecord]) -> list[tuple[int, Exception]]:
+        """Many calls under one lock (the agent's whole Export request): one acquire instead of one per span.
+
+        A call that fails costs itself only: the others are still recorded, and the failures come back as
+        (index, exception) for the caller to count.
+        """
+        failures: list[tuple[int, Exception]] = []
         with self._lock:
+            for index, call in enumerate(calls):
+                try:
+                    self._record_call(call, _HELD, flush=False)
+                except Exception as failure:  # noqa: BLE001 - counted by the caller, per call
+                    failures.append((index, failure))
+            full = self.pending_histograms is not None and len(self.pending_histograms) >= 4096
+        if full and self.on_pending_full is not None:
+            self.on_pending_full()
+        return failures
+
+    def _record_call(self, call: CallRecord, lock: AbstractContextManager[Any], flush: bool) -> None:
+        """record_call's body; ``lock`` is the recorder's, or :data:`_HELD` when record_calls already holds it."""
+        full = False
+        with lock:
             base: tuple[str, ...] = (
                 call.operation,
                 call.provider,
@@ -262,7 +288,7 @@ class Recorder:
                 self._observe(semconv.TOKEN_USAGE, base + ("output",), output_tokens)
             if self.pending_histograms is not None and len(self.pending_histograms) >= 4096:
                 full = True
-        if full and self.on_pending_full is not None:
+        if full and flush and self.on_pending_full is not None:
             self.on_pending_full()
 
     def record_charges(self, provider: str, charges: Iterable[Charge]) -> None:

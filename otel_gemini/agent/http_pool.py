@@ -112,7 +112,7 @@ class BoundedHTTPServer(ThreadingHTTPServer):
     def __init__(
         self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], *,
         max_connections: int = DEFAULT_MAX_CONNECTIONS, idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S,
-        on_busy: Callable[[Any], None] | None = None,
+        on_busy: Callable[[Any], None] | None = None, reuse_port: bool = False,
     ) -> None:
         if max_connections < 1 or idle_timeout_s <= 0:
             raise ValueError("max connections must be at least 1 and the idle timeout positive")
@@ -120,10 +120,16 @@ class BoundedHTTPServer(ThreadingHTTPServer):
         self.max_connections = max_connections
         self.idle_timeout_s = idle_timeout_s
         self.on_busy = on_busy
+        self.reuse_port = reuse_port
         self._active = 0
         self._active_lock = threading.Lock()
         self._answerers = threading.BoundedSemaphore(BUSY_ANSWERERS)
         super().__init__(address, handler)
+
+    def server_bind(self) -> None:
+        if self.reuse_port:  # the workers of `agent --processes N` share the port; the kernel spreads connections
+            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        super().server_bind()
 
     def crowded(self) -> bool:
         """Every worker is taken: a connection that got its answer should not wait for another request."""

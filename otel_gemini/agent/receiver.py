@@ -341,12 +341,12 @@ def content_type_unknown(header: str | None) -> bool:
 
 def http_server(
     host: str, port: int, pipeline: Pipeline, gate: Gate, *, max_connections: int = http_pool.DEFAULT_MAX_CONNECTIONS,
-    idle_timeout_s: float = http_pool.DEFAULT_IDLE_TIMEOUT_S,
+    idle_timeout_s: float = http_pool.DEFAULT_IDLE_TIMEOUT_S, reuse_port: bool = False,
 ) -> http_pool.BoundedHTTPServer:
     """The OTLP/HTTP receiver, bound (``serve_forever`` is the caller's to run)."""
     handler = type("OTLPHandler", (_HTTPHandler,), {"pipeline": pipeline, "gate": gate})
     return http_pool.BoundedHTTPServer(
-        (host, port), handler, max_connections=max_connections, idle_timeout_s=idle_timeout_s,
+        (host, port), handler, max_connections=max_connections, idle_timeout_s=idle_timeout_s, reuse_port=reuse_port,
         on_busy=lambda headers: pipeline.stats.reject(_transport(headers), "busy"))
 
 

@@ -60,6 +60,10 @@ class AgentOptions:
     """Connections each HTTP listener serves at once (and gRPC exports in flight); beyond: 503 / RESOURCE_EXHAUSTED."""
     idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S
     """Seconds a connection may send nothing (idle keep-alive, half-sent request) before it is closed."""
+    processes: int = 1
+    """Worker processes sharing the OTLP ports (agent/workers.py); 1 is this process alone."""
+    reuse_port: bool = False
+    """Bind the OTLP/HTTP listener with SO_REUSEPORT: set in each worker of ``processes`` > 1."""
 
 
 class AgentCollector(Collector):
@@ -191,7 +195,8 @@ class Agent:
         self._run(metrics, "agent-metrics")
         front: Any = self.pipeline if self.forwarder is None else Tee(self.pipeline, self.forwarder.start())
         otlp_http = http_server(opts.host, opts.otlp_http_port, front, self.gate,
-                                max_connections=opts.max_connections, idle_timeout_s=opts.idle_timeout_s)
+                                max_connections=opts.max_connections, idle_timeout_s=opts.idle_timeout_s,
+                                reuse_port=opts.reuse_port)
         self.http_port = int(otlp_http.server_address[1])
         self._run(otlp_http, "agent-otlp-http")
         self._grpc, self.grpc_port = grpc_server(opts.host, opts.otlp_grpc_port, front, self.gate,

@@ -216,6 +216,8 @@ _AGENT_FLAGS = (
      "beyond: 503 with Retry-After / RESOURCE_EXHAUSTED (default 128)"),
     ("--idle-timeout-s", float, 10.0, "close a connection that sends nothing for this long: an idle keep-alive, "
      "a half-sent request (default 10)"),
+    ("--processes", int, 1, "worker processes sharing the OTLP ports (SO_REUSEPORT, Linux), one core each; this "
+     "process serves /metrics with their exact merged totals (default 1: no workers)"),
 )
 
 
@@ -241,15 +243,26 @@ def cmd_agent(args: argparse.Namespace) -> int:
                 print(f"otel-gemini agent: {variable}={os.environ[variable]!r} is not a valid {flag}", file=sys.stderr)
                 return 2
         values[name] = default if value is None else value
+    host, metrics_host = values["host"], values["metrics_host"] or values["host"]
+
+    def announce(grpc_port: int, http_port: int, metrics_port: int) -> None:
+        print(f"otel-gemini agent: OTLP gRPC on {host}:{grpc_port}, OTLP HTTP on http://{host}:{http_port}"
+              f"/v1/traces, metrics on http://{metrics_host}:{metrics_port}/metrics", flush=True)
+
     try:
         settings = load_settings({"prices_path": args.prices})
-        agent = Agent(AgentOptions(**values, settings=settings)).start()
+        options = AgentOptions(**values, settings=settings)
+        if options.processes > 1:
+            from otel_gemini.agent import workers
+
+            return workers.serve(options, announce=announce)
+        if options.processes < 1:
+            raise ValueError("--processes must be at least 1")
+        agent = Agent(options).start()
     except (ConfigError, OSError, ValueError) as problem:
         print(f"otel-gemini agent: {problem}", file=sys.stderr)
         return 2
-    host, metrics_host = values["host"], values["metrics_host"] or values["host"]
-    print(f"otel-gemini agent: OTLP gRPC on {host}:{agent.grpc_port}, OTLP HTTP on http://{host}:{agent.http_port}"
-          f"/v1/traces, metrics on http://{metrics_host}:{agent.metrics_port}/metrics", flush=True)
+    announce(agent.grpc_port, agent.http_port, agent.metrics_port)
     return agent.serve_until_signalled()
 
 

@@ -36,3 +36,34 @@ def test_impossible_counts_are_refused(agent: Agent, attribute: str, value: Any,
     assert outcome(agent, "priced") == 1
     assert all(v >= 0 for v in (total(agent, "gemini_cost_usd_total"), total(agent, "gemini_tokens_total")))
     assert total(agent, "gemini_cost_usd_total") == Decimal(ONE_CALL)
+
+
+def test_a_span_whose_recording_fails_costs_itself_only(agent: Agent, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The spans of one Export request are recorded together (one recorder lock per request): one span whose
+    recording raises is counted rejected/error, and the other spans of the same request still land."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    from otel_gemini.recording import Recorder
+
+    original = Recorder._record_call
+
+    def fragile(self: Recorder, call: Any, lock: Any, flush: bool) -> None:
+        if call.request_model == "gemini-2.5-pro":
+            raise ValueError("recording broken")
+        original(self, call, lock, flush)
+
+    monkeypatch.setattr(Recorder, "_record_call", fragile)
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(http_exporter(agent), schedule_delay_millis=60_000))
+    tracer = provider.get_tracer("test.app")
+    for model in ("gemini-2.5-flash", "gemini-2.5-pro", "gemini-2.5-flash"):
+        tracer.start_span(f"generate_content {model}", attributes={
+            **SEMCONV, "gen_ai.request.model": model, "gen_ai.response.model": model}).end()
+    provider.shutdown()  # one Export request with the three spans
+    assert total(agent, "otel_gemini_agent_requests_total") == 1
+    assert outcome(agent, "priced") == 2
+    assert outcome(agent, "rejected") == 1
+    assert total(agent, "otel_gemini_agent_rejected_spans_total", reason="error") == 1
+    assert total(agent, "gemini_cost_usd_total") == 2 * ONE_CALL
+    assert total(agent, "gemini_requests_total", gen_ai_request_model="gemini-2.5-pro") == 0
