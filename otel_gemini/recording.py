@@ -183,13 +183,12 @@ class Recorder:
         return key
 
     def _add_traced(self, metric: semconv.MetricDef, key: tuple[str, ...], amount: Decimal | int) -> None:
-        """:meth:`_add` for an attributed metric that carries exemplars: one tuple stored when the call is traced."""
-        key += self._attr
-        series = self.counters[metric]
-        series[key] = series.get(key, 0) + amount
+        """:meth:`_add` (its negative-amount guard included) for an attributed metric that carries exemplars: one
+        tuple stored when the call is traced."""
+        self._add(metric, key, amount)
         trace = self._trace
-        if trace is not None:
-            self.exemplars[metric][key] = (trace[0], trace[1], amount, trace[2])
+        if trace is not None and amount >= 0:
+            self.exemplars[metric][key + self._attr] = (trace[0], trace[1], amount, trace[2])
 
     def _charge(self, base: tuple[str, ...], charge: Charge) -> None:
         usage = charge.usage

@@ -88,7 +88,7 @@ class MergedStats(AgentStats):
                 for key, value in rows:
                     key = tuple(key) if isinstance(key, list) else key
                     into[key] = into.get(key, 0) + int(value)
-        for name in ("spans", "requests", "rejected", "gaps", "sampled", "refused"):
+        for name in AgentStats().snapshot():  # every counter the agent has, also before a worker wrote one
             merged.setdefault(name, {})
         return merged
 

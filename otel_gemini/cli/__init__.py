@@ -101,24 +101,11 @@ def cmd_prices_update(args: argparse.Namespace) -> int:
     return 0
 
 
-def _grounding(document: Any, args: argparse.Namespace) -> tuple[tuple[str, int], ...]:
-    """Search/Maps grounding of a response body (``webSearchQueries``, Maps chunks), or as the flags say."""
-    candidates = document.get("candidates") if isinstance(document, dict) else None
-    first = candidates[0] if candidates and isinstance(candidates[0], dict) else {}
-    metadata = first.get("groundingMetadata") or {}
-    queries = len(metadata.get("webSearchQueries") or ())
-    maps = any(isinstance(c, dict) and c.get("maps") for c in metadata.get("groundingChunks") or ())
-    queries = args.search_queries or queries
-    if not (queries or maps or args.grounded):
-        return ()
-    return (("google_maps" if maps and not queries else "google_search", queries or 1),)
-
-
 def cmd_price(args: argparse.Namespace) -> int:
     """One response through the same billing function the library and the agent use (pricing/bill.py)."""
     from otel_gemini.cli import price_cmd
 
-    return price_cmd.run(args, _in_force(args).table, _grounding)
+    return price_cmd.run(args, _in_force(args).table)
 
 
 def _table_file(name: str) -> price_table.PriceTable:

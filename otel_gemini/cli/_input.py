@@ -30,7 +30,7 @@ def day(value: str | None, command: str) -> float:
     if not value:
         return time.time()
     try:
-        return pacific.day_start_epoch(date.fromisoformat(value)) + 12 * 3600
+        return pacific.noon(date.fromisoformat(value))
     except ValueError:
         raise BadInput(f"otel-gemini {command}: --at {value!r} is not a YYYY-MM-DD day") from None
 

@@ -94,7 +94,20 @@ def lines(charge: Charge, grounded: bool) -> Iterator[str]:
             yield f"  {name:<22}  {_amount(line.amount)}"
 
 
-def run(args: argparse.Namespace, table: PriceTable, grounding: Any) -> int:
+def _grounding(document: Any, args: argparse.Namespace) -> tuple[tuple[str, int], ...]:
+    """Search/Maps grounding of a response body (``webSearchQueries``, Maps chunks), or as the flags say."""
+    candidates = document.get("candidates") if isinstance(document, dict) else None
+    first = candidates[0] if candidates and isinstance(candidates[0], dict) else {}
+    metadata = first.get("groundingMetadata") or {}
+    queries = len(metadata.get("webSearchQueries") or ())
+    maps = any(isinstance(c, dict) and c.get("maps") for c in metadata.get("groundingChunks") or ())
+    queries = args.search_queries or queries
+    if not (queries or maps or args.grounded):
+        return ()
+    return (("google_maps" if maps and not queries else "google_search", queries or 1),)
+
+
+def run(args: argparse.Namespace, table: PriceTable) -> int:
     at = day(args.at, "price")
     where = "standard input" if args.usage == "-" else args.usage
     document, note = response_of(read_json(args.usage, "price"), where)
@@ -120,8 +133,9 @@ def run(args: argparse.Namespace, table: PriceTable, grounding: Any) -> int:
     on = pacific.pacific_date(at)
     if first and date.fromisoformat(first) > on:
         raise BadInput(f"otel-gemini price: no price for {model_id} on {on} (first priced from {first})")
+    tools = _grounding(document, args)
     billed: Bill = bill(pricer, Facts(
-        usage, model, served, args.service_tier, grounding(document, args), at, args.platform,
+        usage, model, served, args.service_tier, tools, at, args.platform,
         args.location, http_failed=args.failed,
     ))
     print(f"model {model} -> {billed.model_id or 'unknown'}; tier {billed.service_tier}; status {billed.status}")
@@ -131,7 +145,7 @@ def run(args: argparse.Namespace, table: PriceTable, grounding: Any) -> int:
         raise BadInput(f"otel-gemini price: no usageMetadata in {where}: unmetered")
     if billed.long_context:
         print("prompt over the long-context threshold: every token class at the long-context rates")
-    grounded = any(count for _tool, count in grounding(document, args))
+    grounded = any(count for _tool, count in tools)
     for charge in billed.charges:
         for text in lines(charge, grounded):
             print(text)

@@ -97,6 +97,9 @@ def body_tier(state: CallState, _method: str, _path: str, body: dict[str, Any]) 
         state.hops[-1].body_tier = str(tier)
 
 
+body_tier.needle = '"serviceTier"'  # type: ignore[attr-defined]  # _raw parses only bodies that name the field
+
+
 def _open_span(telemetry: Telemetry, name: str, attributes: dict[str, Any]) -> Any:
     """The call's span, or a non-recording one when the tracing pipeline fails (a tracer's ``start_span`` or a
     processor's ``on_start`` raising): a failing tracer costs the span, never the call's count or its cost."""
@@ -254,8 +257,8 @@ class CallState:
                     self.span.end()
             except Exception:
                 pass
-        # The hooks are partials of this state (state -> hook -> state): left set, every finished call would wait
-        # for the cyclic GC with its span, hops and charges (~40 objects a call, most of the GC time on the path).
+        # A chunk hook may hold this state (a partial or a capture's bound method: state -> hook -> state): left
+        # set, the finished call would wait for the cyclic GC with its span, hops and charges.
         self.on_raw = self.chunk_hook = None
 
     def _charge_hops(self) -> None:

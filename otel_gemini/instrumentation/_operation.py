@@ -136,8 +136,7 @@ def start(
         state.api_key = getattr(api_client, "api_key", None)
         if content.mode(telemetry.settings) == "NO_CONTENT":
             state.request_contents = kwargs.get("contents", args[0] if args else None)
-        if op.on_raw is not None:
-            state.on_raw = functools.partial(op.on_raw, state)
+        state.on_raw = op.on_raw  # called with the state (_raw): no per-call partial
         if op.on_chunk is not None:
             state.chunk_hook = functools.partial(op.on_chunk, state)
     except Exception as failure:
@@ -178,7 +177,7 @@ def _raw(state: CallState, http_method: Any, path: Any, response: Any) -> None:
             return
         parsed = json.loads(body) if body else {}
         if isinstance(parsed, dict):
-            state.on_raw(str(http_method).upper(), str(path), parsed)
+            state.on_raw(state, str(http_method).upper(), str(path), parsed)
     except Exception as failure:
         _guard.report("raw_response", failure)
 

@@ -14,7 +14,6 @@ SDK's own exception, raised unchanged.
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 from otel_gemini import _guard, semconv
@@ -78,8 +77,7 @@ def _start(
         if content.mode(telemetry.settings) == "NO_CONTENT":
             state.request_contents = kwargs.get("contents")
         content.request(state, kwargs)
-        state.on_raw = functools.partial(body_tier, state)  # the tier in usageMetadata when no header says
-        state.on_raw.needle = '"serviceTier"'
+        state.on_raw = body_tier  # the tier in usageMetadata when no header says
         config = kwargs.get("config")
         if config is not None:
             state.requested_tier = requested_tier(config)

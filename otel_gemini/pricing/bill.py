@@ -110,13 +110,13 @@ class Bill:
         return next((charge.cost.source for charge in self.charges if charge.cost.source), None)
 
 
-def status_of(charges: list[Charge], default: str = engine.UNBILLED) -> str:
+def status_of(charges: list[Charge]) -> str:
     """The most telling status of some charges: one unpriced charge makes the whole cost incomplete."""
     statuses = {charge.cost.status for charge in charges}
     for status in (engine.UNPRICED, engine.UNMETERED, engine.FREE, engine.PRICED):
         if status in statuses:
             return status
-    return default
+    return engine.UNBILLED
 
 
 def scaled(cost: Cost, factor: Decimal) -> Cost:
@@ -151,14 +151,15 @@ def _version_of(served_model: str, request_id: str) -> bool:
     return name.startswith(request_id + "-")
 
 
-def bill(pricer: Pricer, facts: Facts) -> Bill:
+def bill(pricer: Pricer, facts: Facts, *, whatif_scenarios: bool = True) -> Bill:
     """Price one billed HTTP response: status first (failed, unmetered, unknown model), then tokens, then fees.
 
     With what-ifs configured (``pricer.whatif``), a priced response is priced again once per scenario, by the same
-    rules, and the amounts ride on its first charge (never added to its cost).
+    rules, and the amounts ride on its first charge (never added to its cost). ``whatif_scenarios=False`` for a
+    bill that is not a response's (a cache write: no Batch or Flex price applies to it).
     """
     result = _bill(pricer, facts)
-    if pricer.whatif and result.status == engine.PRICED:
+    if whatif_scenarios and pricer.whatif and result.status == engine.PRICED:
         try:
             result.charges[0].whatif = whatif.costs(
                 pricer.whatif, facts, result, lambda other: _bill(pricer, other, quiet=True),
@@ -176,9 +177,10 @@ def _bill(pricer: Pricer, facts: Facts, *, quiet: bool = False) -> Bill:
         return Bill(engine.UNBILLED, [Charge(Cost(engine.UNBILLED, service_tier=tier))], None, tier)
     model, model_id, tuned = billed_model(pricer, facts.request_model, facts.served_model)
     at, platform = facts.at, facts.platform
-    card = pricer.table.rate_card(model_id, at=at, service_tier=tier, platform=platform) if model_id else None
-    factor = pricer.multiplier(platform, facts.location, tuned, at) * facts.weight
     grounded = any(count for _tool, count in facts.grounding)
+    card = pricer.table.rate_card(model_id, at=at, service_tier=tier, platform=platform) if model_id else None
+    # The account's factor only where a price is applied (a card, for tokens or a grounding fee).
+    factor = pricer.multiplier(platform, facts.location, tuned, at) * facts.weight if card or grounded else _ONE
     if usage is None:
         cost = Cost(engine.UNMETERED, model_id=model_id, service_tier=tier)
     elif card is None:

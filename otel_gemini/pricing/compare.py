@@ -26,9 +26,7 @@ SAMPLE_TEXT = "10,000 input + 2,000 cached + 1,000 output tokens; per-unit model
 _PEERS_CANNOT_SAY = ("cache_storage_per_hour", "long_context.threshold")
 
 
-def noon(day: date) -> float:
-    """Noon Pacific of a day: clear of any period boundary, as ``--at`` means everywhere in the CLI."""
-    return pacific.day_start_epoch(day) + 12 * 3600
+noon = pacific.noon
 
 
 def _text(amount: Decimal | None) -> str | None:

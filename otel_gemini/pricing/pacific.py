@@ -41,3 +41,7 @@ def day_start_epoch(day: date) -> float:
     guess = midnight_utc + 8 * _HOUR
     return midnight_utc - utc_offset_hours(guess) * _HOUR
 
+
+def noon(day: date) -> float:
+    """Noon Pacific of a day: the instant a ``--at DAY`` prices at, clear of either midnight (and of DST)."""
+    return day_start_epoch(day) + 12 * 3600

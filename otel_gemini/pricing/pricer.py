@@ -110,21 +110,18 @@ class Pricer:
             return False
         return True
 
-    def _factor(self, platform: str, location: str | None, tuned: bool, at: float) -> tuple[Decimal, list[str]]:
-        factor, sources = self.markup, []
+    def multiplier(self, platform: str, location: str | None, tuned: bool, at: float) -> Decimal:
+        """The account's markup times the platform adjustments in force (Vertex regional, tuned endpoints)."""
+        factor = self.markup
         if location and location != "global":
             regional = self.table.adjustment(platform, "regional_endpoint", at)
             if regional is not None:
-                factor, sources = factor * regional[0], [regional[1]]
+                factor *= regional[0]
         if tuned:
             adjustment = self.table.adjustment(platform, "tuned_model", at)
             if adjustment is not None:
-                factor, sources = factor * adjustment[0], sources + [adjustment[1]]
-        return factor, sources
-
-    def multiplier(self, platform: str, location: str | None, tuned: bool, at: float) -> Decimal:
-        """The account's markup times the platform adjustments in force (Vertex regional, tuned endpoints)."""
-        return self._factor(platform, location, tuned, at)[0]
+                factor *= adjustment[0]
+        return factor
 
     def unpriced(self, model: str | None, model_id: str | None, tier: str) -> Cost:
         _guard.warn_once(
@@ -164,7 +161,7 @@ class Pricer:
         card, model_id, tuned = self._card(model, at, platform, service_tier)
         if card is None:
             return self.unpriced(model, model_id, service_tier)
-        factor, _ = self._factor(platform, location, tuned, at)
+        factor = self.multiplier(platform, location, tuned, at)
         cost = self._scaled(card, engine.price_units(card, unit, count, variant), model_id, factor)
         return cost if cost is not None else self.unpriced(model, model_id, service_tier)
 
@@ -176,7 +173,7 @@ class Pricer:
         card, model_id, tuned = self._card(model, at, platform)
         if card is None:
             return self.unpriced(model, model_id, "standard")
-        factor, _ = self._factor(platform, location, tuned, at)
+        factor = self.multiplier(platform, location, tuned, at)
         cost = self._scaled(card, engine.price_cache_storage(card, tokens, seconds), model_id, factor)
         return cost if cost is not None else self.unpriced(model, model_id, "standard")
 
@@ -184,7 +181,8 @@ class Pricer:
         self, model: str | None, usage: Usage, *, at: float, platform: str = "gemini", location: str | None = None,
     ) -> Cost:
         """Creating an explicit cache bills its tokens once at the input rate (as ``cache_write``)."""
-        cost = bill(self, Facts(usage, model, at=at, platform=platform, location=location)).charges[0].cost
+        facts = Facts(usage, model, at=at, platform=platform, location=location)
+        cost = bill(self, facts, whatif_scenarios=False).charges[0].cost
         lines = tuple(CostLine("cache_write", line.modality, line.amount) for line in cost.lines)
         return Cost(cost.status, lines, cost.model_id, cost.service_tier, cost.long_context, cost.source,
                     cost.list_price)
