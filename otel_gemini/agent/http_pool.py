@@ -29,6 +29,20 @@ _LINGER_BYTES = 8 * 1024 * 1024
 _METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")
 
 
+def reply(handler: BaseHTTPRequestHandler, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+    """One answer of any of the agent's listeners: status, headers, length, ``Connection: close`` when the
+    connection ends after it, and the body (none for HEAD)."""
+    handler.send_response(status)
+    for name, value in headers:
+        handler.send_header(name, value)
+    handler.send_header("Content-Length", str(len(body)))
+    if handler.close_connection:
+        handler.send_header("Connection", "close")
+    handler.end_headers()
+    if handler.command != "HEAD":
+        handler.wfile.write(body)
+
+
 class BoundedHandler(BaseHTTPRequestHandler):
     """What every agent listener's handler shares: the idle timeout, 405 for methods it does not serve,
     and ``Connection: close`` while the pool is full."""
@@ -54,14 +68,9 @@ class BoundedHandler(BaseHTTPRequestHandler):
     def method_not_allowed(self) -> None:
         """405 with ``Allow`` (http.server's default is 501, which says the server cannot do methods at all)."""
         self.close_connection = True  # a body may follow unread
-        body = b"" if self.command == "HEAD" else f"allowed: {', '.join(self.allowed_methods)}\n".encode()
-        self.send_response(405)
-        self.send_header("Allow", ", ".join(self.allowed_methods))
-        self.send_header("Content-Type", "text/plain; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Connection", "close")
-        self.end_headers()
-        self.wfile.write(body)
+        allowed = ", ".join(self.allowed_methods)
+        reply(self, 405, [("Allow", allowed), ("Content-Type", "text/plain; charset=utf-8")],
+              f"allowed: {allowed}\n".encode())
 
     def __getattr__(self, name: str) -> Any:
         # do_<METHOD> for every standard method a subclass does not serve (unknown methods keep their 501).
@@ -91,16 +100,9 @@ class _BusyHandler(BaseHTTPRequestHandler):
     def _busy(self) -> None:
         if self.server.on_busy is not None:
             self.server.on_busy(self.headers)
-        body = b"the agent is at its connection limit; retry\n"
         self.close_connection = True
-        self.send_response(503)
-        self.send_header("Retry-After", "1")
-        self.send_header("Content-Type", "text/plain; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Connection", "close")
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
+        reply(self, 503, [("Retry-After", "1"), ("Content-Type", "text/plain; charset=utf-8")],
+              b"the agent is at its connection limit; retry\n")
 
 
 class BoundedHTTPServer(ThreadingHTTPServer):

@@ -303,15 +303,8 @@ class _HTTPHandler(http_pool.BoundedHandler):
             self._send(status, "text/plain; charset=utf-8", message.encode())
 
     def _send(self, status: int, content_type: str, body: bytes) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        if status == 503:
-            self.send_header("Retry-After", "1")
-        if self.close_connection:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        self.wfile.write(body)
+        headers = [("Content-Type", content_type)] + ([("Retry-After", "1")] if status == 503 else [])
+        http_pool.reply(self, status, headers, body)
 
 
 def _transport(headers: Any) -> str:

@@ -26,6 +26,7 @@ from otel_gemini.agent.http_pool import (
     DEFAULT_MAX_CONNECTIONS,
     BoundedHandler,
     BoundedHTTPServer,
+    reply,
 )
 from otel_gemini.agent.pipeline import ESTIMATE_LABEL, OUTCOMES, AgentStats, Pipeline
 from otel_gemini.agent.receiver import DEFAULT_MAX_REQUEST_BYTES, Gate, grpc_server, http_server
@@ -138,21 +139,12 @@ class _ObservabilityHandler(BoundedHandler):
             ready = self.agent.ready
             self._send(200 if ready else 503, "text/plain", b"ready\n" if ready else b"shutting down\n")
         elif (page := self.agent.page.respond(path)) is not None:
-            self._answer(*page)
+            reply(self, *page)
         else:
             self._send(404, "text/plain", b"/metrics, /healthz, /readyz\n")
 
-    def _answer(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
-        self.send_response(status)
-        for name, value in headers:
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-
     def _send(self, status: int, content_type: str, body: bytes, headers: dict[str, str] | None = None) -> None:
-        self._answer(status, [("Content-Type", content_type), *(headers or {}).items()], body)
+        reply(self, status, [("Content-Type", content_type), *(headers or {}).items()], body)
 
 
 class Agent:
